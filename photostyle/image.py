@@ -1,0 +1,288 @@
+"""Reading, writing and converting images.
+
+Inside the library an image is a float tensor of shape ``(B, 3, H, W)`` with values in ``[0, 1]``
+(RGB). At the edges it may be a path, a ``PIL.Image``, a numpy array ``(H, W)``, ``(H, W, 3)`` or
+``(H, W, 4)`` (uint8, uint16 or float in [0, 1]) or a tensor ``(3, H, W)`` / ``(B, 3, H, W)``.
+:func:`to_tensor` converts any of these in; :func:`to_pil` and :func:`to_numpy` convert out.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+ImageLike = Union[str, os.PathLike, Image.Image, np.ndarray, torch.Tensor]
+
+__all__ = [
+    "ImageLike",
+    "read_image",
+    "to_tensor",
+    "to_pil",
+    "to_numpy",
+    "resize_long_side",
+    "resize_to",
+    "save_image",
+    "atomic_write_path",
+]
+
+
+def _png_bit_depth(path: Path) -> int | None:
+    """Bit depth from a PNG's IHDR chunk, or None if the file is not a PNG."""
+    with open(path, "rb") as fh:
+        head = fh.read(26)
+    if len(head) < 26 or head[:8] != b"\x89PNG\r\n\x1a\n":
+        return None
+    return head[24]
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Read an image file into a numpy array as stored: (H, W) or (H, W, C), uint8 or uint16.
+
+    16-bit PNGs keep their 16 bits (PIL alone would truncate colour ones to 8).
+
+    Raises
+    ------
+    FileNotFoundError
+        If the path does not exist.
+    ValueError
+        If the file is not an image PIL can decode.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"image file not found: '{path}'; check the path (cwd is '{Path.cwd()}').")
+    if path.is_dir():
+        raise ValueError(f"expected an image file, got the directory '{path}'.")
+    try:
+        if _png_bit_depth(path) == 16:
+            import imageio.v3 as iio  # shipped with scikit-image
+
+            return np.asarray(iio.imread(path))
+        with Image.open(path) as im:
+            im.load()
+            return pil_to_array(im)
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ValueError(
+            f"cannot read '{path}' as an image ({exc}); expected a PNG, JPEG, TIFF or other format PIL reads."
+        ) from exc
+
+
+def pil_to_array(im: Image.Image) -> np.ndarray:
+    """PIL image → numpy array, keeping 16-bit grey as uint16 and expanding palettes."""
+    if im.mode in ("I;16", "I;16B", "I;16L"):
+        return np.asarray(im, dtype=np.uint16)
+    if im.mode == "I":
+        arr = np.asarray(im)
+        if arr.max(initial=0) > 255:
+            return np.clip(arr, 0, 65535).astype(np.uint16)
+        return arr.astype(np.uint8)
+    if im.mode == "F":
+        return np.asarray(im, dtype=np.float32)
+    if im.mode not in ("L", "RGB", "RGBA"):
+        im = im.convert("RGBA" if ("transparency" in im.info or im.mode in ("LA", "PA")) else "RGB")
+    return np.asarray(im)
+
+
+def _array_to_float(arr: np.ndarray, *, name: str) -> np.ndarray:
+    """numpy (H, W[, C]) of any supported dtype → float32 (H, W, 3) in [0, 1]."""
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (1, 3, 4)):
+        raise ValueError(
+            f"{name}: expected an array of shape (H, W), (H, W, 3) or (H, W, 4), got {tuple(arr.shape)}; "
+            "channels go last for numpy images."
+        )
+    if arr.dtype == np.uint8:
+        out = arr.astype(np.float32) / 255.0
+    elif arr.dtype == np.uint16:
+        out = arr.astype(np.float32) / 65535.0
+    elif arr.dtype == np.bool_:
+        out = arr.astype(np.float32)
+    elif np.issubdtype(arr.dtype, np.floating):
+        out = arr.astype(np.float32)
+        if not np.all(np.isfinite(out)):
+            raise ValueError(f"{name}: the float image holds NaN or infinite values; clean it before passing it.")
+        lo, hi = float(out.min(initial=0.0)), float(out.max(initial=0.0))
+        if lo < -1e-3 or hi > 1 + 1e-3:
+            raise ValueError(
+                f"{name}: float images must lie in [0, 1], got values in [{lo:.3g}, {hi:.3g}]; "
+                "divide by 255 (8-bit data) or pass a uint8 array."
+            )
+        out = np.clip(out, 0.0, 1.0)
+    else:
+        raise TypeError(
+            f"{name}: unsupported array dtype {arr.dtype}; expected uint8, uint16 or float in [0, 1]."
+        )
+    if out.ndim == 2:
+        out = out[:, :, None]
+    if out.shape[2] == 1:
+        out = np.repeat(out, 3, axis=2)
+    elif out.shape[2] == 4:
+        alpha = out[:, :, 3:4]
+        if float(alpha.min(initial=1.0)) < 1.0:
+            warnings.warn(
+                f"{name}: the image has transparent pixels; compositing it over white.", stacklevel=4
+            )
+        out = out[:, :, :3] * alpha + (1.0 - alpha)
+    return out
+
+
+def to_tensor(
+    image: ImageLike, *, name: str = "image", device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """Convert any supported image to a tensor of shape (1, 3, H, W) in [0, 1].
+
+    Grey images are repeated to three channels; RGBA images are composited over white (with a
+    warning when any pixel is transparent); 16-bit images are scaled by 1/65535.
+
+    Parameters
+    ----------
+    image
+        A path, a PIL image, a numpy array (H, W[, 1|3|4]) or a tensor (3, H, W) / (1, 3, H, W) /
+        (H, W) with values in [0, 1].
+    name
+        The argument's name, used in error messages.
+    device, dtype
+        Where the result lives; tensors keep their device unless ``device`` is given.
+    """
+    if isinstance(image, (str, os.PathLike)):
+        arr = _array_to_float(read_image(image), name=f"{name} ('{image}')")
+        t = torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1)[None]
+    elif isinstance(image, Image.Image):
+        arr = _array_to_float(pil_to_array(image), name=name)
+        t = torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1)[None]
+    elif isinstance(image, np.ndarray):
+        arr = _array_to_float(image, name=name)
+        t = torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1)[None]
+    elif isinstance(image, torch.Tensor):
+        t = image.detach()
+        if t.ndim == 2:
+            t = t[None, None]
+        elif t.ndim == 3:
+            t = t[None]
+        if t.ndim != 4 or t.shape[1] not in (1, 3):
+            raise ValueError(
+                f"{name}: expected a tensor of shape (3, H, W) or (B, 3, H, W), got {tuple(image.shape)}; "
+                "tensors are channels-first."
+            )
+        if not t.is_floating_point():
+            raise TypeError(f"{name}: expected a float tensor in [0, 1], got dtype {t.dtype}; divide by 255.")
+        if not bool(torch.isfinite(t).all()):
+            raise ValueError(f"{name}: the tensor holds NaN or infinite values.")
+        lo, hi = float(t.min()), float(t.max())
+        if lo < -1e-3 or hi > 1 + 1e-3:
+            raise ValueError(f"{name}: tensor values must lie in [0, 1], got [{lo:.3g}, {hi:.3g}].")
+        t = t.clamp(0, 1)
+        if t.shape[1] == 1:
+            t = t.expand(-1, 3, -1, -1)
+    else:
+        raise TypeError(
+            f"{name}: expected a path, PIL image, numpy array or torch tensor, got {type(image).__name__}."
+        )
+    return t.to(device=device if device is not None else t.device, dtype=dtype).contiguous()
+
+
+def resize_to(image: torch.Tensor, size: tuple[int, int], *, mode: str = "bilinear") -> torch.Tensor:
+    """Resize a (B, C, H, W) tensor to ``size = (H', W')`` (antialiased when shrinking)."""
+    if tuple(image.shape[-2:]) == tuple(size):
+        return image
+    if mode == "nearest":
+        return F.interpolate(image, size=size, mode="nearest-exact")
+    shrinking = size[0] < image.shape[-2] or size[1] < image.shape[-1]
+    out = F.interpolate(image, size=size, mode=mode, align_corners=False, antialias=shrinking)
+    return out.clamp(0, 1) if image.is_floating_point() else out
+
+
+def long_side_shape(shape: tuple[int, int], size: int) -> tuple[int, int]:
+    """(H, W) scaled so that the longer side is ``size`` pixels, keeping the aspect ratio."""
+    h, w = shape
+    scale = size / max(h, w)
+    return max(1, round(h * scale)), max(1, round(w * scale))
+
+
+def resize_long_side(image: torch.Tensor, size: int | None) -> torch.Tensor:
+    """Resize a (B, C, H, W) tensor so that its longer side is ``size`` (None: unchanged)."""
+    if size is None:
+        return image
+    return resize_to(image, long_side_shape(tuple(image.shape[-2:]), size))
+
+
+def to_numpy(image: torch.Tensor) -> np.ndarray:
+    """(1, 3, H, W) or (3, H, W) tensor in [0, 1] → uint8 numpy array (H, W, 3)."""
+    t = image.detach()
+    if t.ndim == 4:
+        if t.shape[0] != 1:
+            raise ValueError(f"image: expected a batch of one, got shape {tuple(t.shape)}; index one image.")
+        t = t[0]
+    arr = t.clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    return arr
+
+
+def to_pil(image: torch.Tensor) -> Image.Image:
+    """(1, 3, H, W) or (3, H, W) tensor in [0, 1] → 8-bit RGB PIL image."""
+    return Image.fromarray(to_numpy(image), mode="RGB")
+
+
+class atomic_write_path:
+    """Context manager giving a temporary path beside ``path``, renamed onto it on success.
+
+    Nothing is left behind on failure, and an existing file is refused unless ``overwrite``.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, overwrite: bool = False):
+        self.path = Path(path)
+        self.overwrite = overwrite
+        self.tmp: Path | None = None
+
+    def __enter__(self) -> Path:
+        path = self.path
+        if path.exists() and not self.overwrite:
+            raise FileExistsError(
+                f"output '{path}' already exists; pass overwrite=True (CLI: --overwrite) or choose another path."
+            )
+        parent = path.parent if str(path.parent) else Path(".")
+        if not parent.is_dir():
+            raise FileNotFoundError(f"output directory '{parent}' does not exist; create it first.")
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise PermissionError(f"output directory '{parent}' is not writable; choose another output path.")
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=parent)
+        os.close(fd)
+        self.tmp = Path(tmp)
+        return self.tmp
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        assert self.tmp is not None
+        if exc_type is not None:
+            self.tmp.unlink(missing_ok=True)
+            return
+        try:
+            if not self.overwrite and self.path.exists():
+                raise FileExistsError(f"output '{self.path}' appeared while writing; nothing was overwritten.")
+            os.replace(self.tmp, self.path)
+        finally:
+            self.tmp.unlink(missing_ok=True)
+
+
+def save_image(image: ImageLike, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Write an image atomically (temporary file, then rename); the format follows the suffix.
+
+    Raises ``FileExistsError`` if ``path`` exists and ``overwrite`` is False, and
+    ``FileNotFoundError`` / ``PermissionError`` for a missing or read-only directory.
+    """
+    path = Path(path)
+    if isinstance(image, Image.Image):
+        pil = image
+    else:
+        pil = to_pil(to_tensor(image, name="image"))
+    fmt = Image.registered_extensions().get(path.suffix.lower())
+    if fmt is None:
+        raise ValueError(f"output '{path}': unknown image suffix '{path.suffix}'; use .png, .jpg or .tif.")
+    with atomic_write_path(path, overwrite=overwrite) as tmp:
+        pil.save(tmp, format=fmt)
+    return path

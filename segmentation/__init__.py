@@ -1,0 +1,1 @@
+"""Semantic masks for photostyle: palettes, label maps, mask pyramids and automatic segmentation."""
