@@ -31,22 +31,24 @@ __all__ = [
     "resize_to",
     "save_image",
     "atomic_write_path",
+    "check_writable",
 ]
 
 
-def _png_bit_depth(path: Path) -> int | None:
-    """Bit depth from a PNG's IHDR chunk, or None if the file is not a PNG."""
+def _png_header(path: Path) -> tuple[int, int] | None:
+    """(bit depth, colour type) from a PNG's IHDR chunk, or None if the file is not a PNG."""
     with open(path, "rb") as fh:
         head = fh.read(26)
     if len(head) < 26 or head[:8] != b"\x89PNG\r\n\x1a\n":
         return None
-    return head[24]
+    return head[24], head[25]
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read an image file into a numpy array as stored: (H, W) or (H, W, C), uint8 or uint16.
 
-    16-bit PNGs keep their 16 bits (PIL alone would truncate colour ones to 8).
+    16-bit grey images keep their 16 bits. Pillow decodes 16-bit colour PNGs to 8 bits per channel;
+    that is said in a warning (the result is 8-bit anyway).
 
     Raises
     ------
@@ -61,17 +63,17 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     if path.is_dir():
         raise ValueError(f"expected an image file, got the directory '{path}'.")
     try:
-        if _png_bit_depth(path) == 16:
-            import imageio.v3 as iio  # shipped with scikit-image
-
-            return np.asarray(iio.imread(path))
+        header = _png_header(path)
         with Image.open(path) as im:
             im.load()
-            return pil_to_array(im)
+            arr = pil_to_array(im)
     except (OSError, SyntaxError, ValueError) as exc:
         raise ValueError(
             f"cannot read '{path}' as an image ({exc}); expected a PNG, JPEG, TIFF or other format PIL reads."
         ) from exc
+    if header is not None and header[0] == 16 and header[1] in (2, 6):
+        warnings.warn(f"'{path}' is a 16-bit colour PNG; it is read at 8 bits per channel.", stacklevel=3)
+    return arr
 
 
 def pil_to_array(im: Image.Image) -> np.ndarray:
@@ -229,6 +231,24 @@ def to_pil(image: torch.Tensor) -> Image.Image:
     return Image.fromarray(to_numpy(image), mode="RGB")
 
 
+def check_writable(path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Raise if ``path`` cannot be written: it exists (and not ``overwrite``), or its directory is
+    missing or read-only. Returns the directory. Nothing is created."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"output '{path}' is a directory; give a file name such as '{path / 'out.png'}'.")
+    if path.exists() and not overwrite:
+        raise FileExistsError(
+            f"output '{path}' already exists; pass overwrite=True (CLI: --overwrite) or choose another path."
+        )
+    parent = path.parent
+    if not parent.is_dir():
+        raise FileNotFoundError(f"output directory '{parent}' does not exist; create it first.")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise PermissionError(f"output directory '{parent}' is not writable; choose another output path.")
+    return parent
+
+
 class atomic_write_path:
     """Context manager giving a temporary path beside ``path``, renamed onto it on success.
 
@@ -242,15 +262,7 @@ class atomic_write_path:
 
     def __enter__(self) -> Path:
         path = self.path
-        if path.exists() and not self.overwrite:
-            raise FileExistsError(
-                f"output '{path}' already exists; pass overwrite=True (CLI: --overwrite) or choose another path."
-            )
-        parent = path.parent if str(path.parent) else Path(".")
-        if not parent.is_dir():
-            raise FileNotFoundError(f"output directory '{parent}' does not exist; create it first.")
-        if not os.access(parent, os.W_OK | os.X_OK):
-            raise PermissionError(f"output directory '{parent}' is not writable; choose another output path.")
+        parent = check_writable(path, overwrite=self.overwrite)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=parent)
         os.close(fd)
         self.tmp = Path(tmp)

@@ -1,0 +1,210 @@
+"""Loss terms of Deep Photo Style Transfer: pure functions plus thin modules holding their targets.
+
+All feature tensors are ``(B, C, H, W)``; masks are ``(L, H, W)`` soft masks in [0, 1], one per
+semantic label, at the resolution of the feature map they weight. The photorealism term lives in
+:mod:`photostyle.matting`.
+
+The style loss follows Luan et al. (2017) and their reference code: for every label ``l`` the Gram
+matrix of the masked features, ``Gram(m_l ⊙ F) / (C·H·W·mean(m_l))``, is compared with the style
+image's by a mean squared error, weighted by ``mean(m_l)`` of the content mask.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = [
+    "gram_matrix",
+    "masked_gram",
+    "content_loss",
+    "style_loss",
+    "masked_style_loss",
+    "style_targets",
+    "tv_loss",
+    "ContentLoss",
+    "MaskedStyleLoss",
+    "TVLoss",
+]
+
+
+def _check_features(name: str, features: torch.Tensor) -> None:
+    if not isinstance(features, torch.Tensor) or features.ndim != 4:
+        got = tuple(features.shape) if isinstance(features, torch.Tensor) else type(features).__name__
+        raise ValueError(f"{name}: expected a feature tensor of shape (B, C, H, W), got {got}.")
+
+
+def gram_matrix(features: torch.Tensor) -> torch.Tensor:
+    """Gram matrix normalised by the number of elements.
+
+    Parameters
+    ----------
+    features
+        ``(B, C, H, W)`` feature maps.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(B, C, C)``: ``F Fᵀ / (C·H·W)`` with ``F`` the features flattened to ``(C, H·W)``.
+    """
+    _check_features("features", features)
+    b, c, h, w = features.shape
+    flat = features.reshape(b, c, h * w)
+    return torch.bmm(flat, flat.transpose(1, 2)) / (c * h * w)
+
+
+def masked_gram(features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Gram matrix of the masked features, ``Gram(m ⊙ F) / (C·H·W·mean(m))``.
+
+    Parameters
+    ----------
+    features
+        ``(B, C, H, W)`` feature maps.
+    mask
+        ``(H, W)`` soft mask in [0, 1] at the features' resolution.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(B, C, C)``; all zeros where the mask is empty.
+    """
+    _check_features("features", features)
+    if mask.shape != features.shape[-2:]:
+        raise ValueError(
+            f"mask: expected shape {tuple(features.shape[-2:])} to match the features, got {tuple(mask.shape)}."
+        )
+    mean = mask.mean()
+    gram = gram_matrix(features * mask)
+    if float(mean) <= 0:
+        return torch.zeros_like(gram)
+    return gram / mean
+
+
+def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared error between feature maps (the paper's content term, unweighted)."""
+    if features.shape != target.shape:
+        raise ValueError(
+            f"content_loss: features {tuple(features.shape)} and target {tuple(target.shape)} differ; "
+            "both must come from the same layer at the same image size."
+        )
+    return F.mse_loss(features, target)
+
+
+def style_loss(features: torch.Tensor, target_gram: torch.Tensor) -> torch.Tensor:
+    """Unmasked style loss: MSE between ``gram_matrix(features)`` and ``target_gram`` (B, C, C)."""
+    return F.mse_loss(gram_matrix(features), target_gram.expand(features.shape[0], -1, -1))
+
+
+def style_targets(features: torch.Tensor, masks: torch.Tensor, *, present: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-label target Gram matrices of the style image.
+
+    Parameters
+    ----------
+    features
+        ``(1, C, H, W)`` style features at one layer.
+    masks
+        ``(L, H, W)`` style masks at that layer's resolution.
+    present
+        ``(L,)`` bool: whether the label exists in the style image at full resolution. Labels that
+        do not (``False``) fall back to the Gram matrix of the whole style image, so a content region
+        with no counterpart in the style still receives the overall look rather than a zero target.
+        Default: labels whose mask is not empty at this layer.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(L, C, C)`` target Gram matrices.
+    """
+    _check_features("features", features)
+    if features.shape[0] != 1:
+        raise ValueError(f"style features: expected a batch of one, got {features.shape[0]}.")
+    whole = gram_matrix(features)[0]
+    grams = []
+    for index in range(masks.shape[0]):
+        has = bool(present[index]) if present is not None else float(masks[index].mean()) > 0
+        grams.append(masked_gram(features, masks[index])[0] if has else whole)
+    return torch.stack(grams)
+
+
+def masked_style_loss(
+    features: torch.Tensor, target_grams: torch.Tensor, content_masks: torch.Tensor
+) -> torch.Tensor:
+    """Masked style loss ``Σ_l mean(m_l) · MSE(Gram(m_l ⊙ F)/(C·H·W·mean(m_l)), G_l)``.
+
+    Parameters
+    ----------
+    features
+        ``(B, C, H, W)`` features of the image being optimised.
+    target_grams
+        ``(L, C, C)`` style targets from :func:`style_targets`.
+    content_masks
+        ``(L, H, W)`` content masks at the features' resolution.
+    """
+    _check_features("features", features)
+    if target_grams.shape[0] != content_masks.shape[0]:
+        raise ValueError(
+            f"target_grams has {target_grams.shape[0]} labels but content_masks has {content_masks.shape[0]}; "
+            "build both from the same label list."
+        )
+    total = features.new_zeros(())
+    for index in range(content_masks.shape[0]):
+        mask = content_masks[index]
+        weight = mask.mean()
+        if float(weight) <= 0:
+            continue
+        gram = masked_gram(features, mask)
+        total = total + weight * F.mse_loss(gram, target_grams[index].expand_as(gram))
+    return total
+
+
+def tv_loss(image: torch.Tensor) -> torch.Tensor:
+    """Total variation ``½ Σ (I[y, x+1] − I[y, x])² + (I[y+1, x] − I[y, x])²`` over (B, C, H, W).
+
+    This is the smoothness term of neural-style and Luan et al.'s code, evaluated on whatever scale the
+    image has (the paper's weight 1e-3 refers to pixels in 0–256).
+    """
+    _check_features("image", image)
+    dx = image[..., :, 1:] - image[..., :, :-1]
+    dy = image[..., 1:, :] - image[..., :-1, :]
+    return 0.5 * (dx.pow(2).sum() + dy.pow(2).sum())
+
+
+class ContentLoss(nn.Module):
+    """Content term with its target kept as a buffer: ``weight · MSE(F, target)``."""
+
+    def __init__(self, target: torch.Tensor, *, weight: float = 1.0):
+        super().__init__()
+        self.register_buffer("target", target.detach().clone())
+        self.weight = float(weight)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.weight * content_loss(features, self.target)
+
+
+class MaskedStyleLoss(nn.Module):
+    """Masked style term with its per-label targets and content masks kept as buffers.
+
+    With a single all-ones mask this is the plain Gram style loss of Gatys et al.
+    """
+
+    def __init__(self, target_grams: torch.Tensor, content_masks: torch.Tensor, *, weight: float = 1.0):
+        super().__init__()
+        self.register_buffer("target_grams", target_grams.detach().clone())
+        self.register_buffer("content_masks", content_masks.detach().clone())
+        self.weight = float(weight)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.weight * masked_style_loss(features, self.target_grams, self.content_masks)
+
+
+class TVLoss(nn.Module):
+    """Total-variation term ``weight · tv_loss(image)``."""
+
+    def __init__(self, *, weight: float = 1.0):
+        super().__init__()
+        self.weight = float(weight)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.weight * tv_loss(image)
+

@@ -1,0 +1,101 @@
+import pytest
+import torch
+from torch.autograd import gradcheck
+
+from photostyle.losses import (
+    ContentLoss, MaskedStyleLoss, TVLoss, content_loss, gram_matrix, masked_gram, masked_style_loss,
+    style_loss, style_targets, tv_loss,
+)
+
+
+def test_gram_matrix_known_value():
+    f = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]], [[0.0, 1.0], [0.0, 1.0]]]])  # (1, 2, 2, 2)
+    g = gram_matrix(f)
+    # F = [[1,2,3,4],[0,1,0,1]] → F Fᵀ = [[30, 6], [6, 2]], / (C·H·W = 8)
+    assert torch.allclose(g, torch.tensor([[[30.0, 6.0], [6.0, 2.0]]]) / 8)
+
+
+def test_masked_gram_normalisation():
+    torch.manual_seed(0)
+    f = torch.rand(1, 4, 6, 5)
+    ones = torch.ones(6, 5)
+    assert torch.allclose(masked_gram(f, ones), gram_matrix(f))
+    # A mask covering the left half: equals the Gram of the masked features / mean(mask).
+    m = torch.zeros(6, 5)
+    m[:, :2] = 1
+    expected = gram_matrix(f * m) / m.mean()
+    assert torch.allclose(masked_gram(f, m), expected)
+    assert torch.count_nonzero(masked_gram(f, torch.zeros(6, 5))) == 0
+    with pytest.raises(ValueError, match=r"expected shape \(6, 5\) to match the features, got \(5, 6\)"):
+        masked_gram(f, torch.ones(5, 6))
+
+
+def test_style_targets_fall_back_to_whole_style():
+    torch.manual_seed(1)
+    f = torch.rand(1, 3, 4, 4)
+    masks = torch.zeros(2, 4, 4)
+    masks[0] = 1
+    targets = style_targets(f, masks, present=torch.tensor([True, False]))
+    assert torch.allclose(targets[0], gram_matrix(f)[0])
+    assert torch.allclose(targets[1], gram_matrix(f)[0])  # absent label → whole image, not zeros
+    targets = style_targets(f, masks)  # default: empty mask at this layer also falls back
+    assert torch.allclose(targets[1], gram_matrix(f)[0])
+
+
+def test_masked_style_loss_single_label_equals_plain_style_loss():
+    torch.manual_seed(2)
+    f, s = torch.rand(1, 3, 5, 4), torch.rand(1, 3, 5, 4)
+    target = gram_matrix(s)
+    value = masked_style_loss(f, target, torch.ones(1, 5, 4))
+    assert torch.allclose(value, style_loss(f, target[0]))
+    assert float(masked_style_loss(s, target, torch.ones(1, 5, 4))) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_masked_style_loss_weights_labels_by_area():
+    torch.manual_seed(3)
+    f = torch.rand(1, 2, 4, 4)
+    masks = torch.zeros(2, 4, 4)
+    masks[0, :, :1] = 1  # 1/4 of the image
+    masks[1, :, 1:] = 1  # 3/4
+    targets = torch.zeros(2, 2, 2)
+    expected = sum(
+        masks[i].mean() * torch.mean((masked_gram(f, masks[i])[0] - targets[i]) ** 2) for i in range(2)
+    )
+    assert torch.allclose(masked_style_loss(f, targets, masks), expected)
+
+
+def test_gradchecks_float64():
+    torch.manual_seed(4)
+    f = torch.rand(1, 3, 4, 5, dtype=torch.float64, requires_grad=True)
+    masks = torch.rand(2, 4, 5, dtype=torch.float64)
+    targets = torch.rand(2, 3, 3, dtype=torch.float64)
+    assert gradcheck(lambda x: masked_style_loss(x, targets, masks), (f,))
+    target = torch.rand(1, 3, 4, 5, dtype=torch.float64)
+    assert gradcheck(lambda x: content_loss(x, target), (f,))
+    assert gradcheck(tv_loss, (f,))
+
+
+def test_tv_loss_known_value():
+    img = torch.zeros(1, 1, 2, 3)
+    img[0, 0, 0, 1] = 1.0  # a single bright pixel with 3 neighbours
+    assert float(tv_loss(img)) == pytest.approx(0.5 * 3)
+
+
+def test_modules_equal_functions():
+    torch.manual_seed(5)
+    f, t = torch.rand(1, 3, 4, 4), torch.rand(1, 3, 4, 4)
+    assert torch.allclose(ContentLoss(t, weight=5.0)(f), 5.0 * content_loss(f, t))
+    masks, targets = torch.rand(2, 4, 4), torch.rand(2, 3, 3)
+    assert torch.allclose(MaskedStyleLoss(targets, masks, weight=7.0)(f), 7.0 * masked_style_loss(f, targets, masks))
+    assert torch.allclose(TVLoss(weight=0.5)(f), 0.5 * tv_loss(f))
+    module = MaskedStyleLoss(targets, masks)
+    assert {name for name, _ in module.named_buffers()} == {"target_grams", "content_masks"}
+
+
+def test_shape_errors():
+    with pytest.raises(ValueError, match=r"expected a feature tensor of shape \(B, C, H, W\), got \(3, 4\)"):
+        gram_matrix(torch.rand(3, 4))
+    with pytest.raises(ValueError, match="both must come from the same layer"):
+        content_loss(torch.rand(1, 3, 4, 4), torch.rand(1, 3, 4, 5))
+    with pytest.raises(ValueError, match="build both from the same label list"):
+        masked_style_loss(torch.rand(1, 3, 4, 4), torch.rand(2, 3, 3), torch.rand(3, 4, 4))
