@@ -16,8 +16,12 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed
 
+# With no PHOTOSTYLE_VGG_WEIGHTS set, the demo uses ../shared's partial VGG-19 when it is there
+# (machines without internet), else downloads the paper's Caffe VGG-19 on first use.
+SHARED_VGG := $(wildcard ../shared/weights/vgg19_normalised_conv3_1.pth)
+
 demo: $(VENV)/.installed
-	$(PY) -m photostyle.demo
+	PHOTOSTYLE_VGG_WEIGHTS="$${PHOTOSTYLE_VGG_WEIGHTS:-$(SHARED_VGG)}" $(PY) -m photostyle.demo
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q

@@ -50,8 +50,8 @@ def style_distance(
         Integer label maps at the sizes of ``image`` and ``style`` (both or neither). Labels of the
         image absent from the style are compared with the whole style image, as in the transfer.
     """
-    from . import transfer as _transfer
     from .losses import masked_style_loss, style_targets
+    from .transfer import prepare_masks
 
     import segmentation
 
@@ -66,7 +66,7 @@ def style_distance(
         sm = torch.ones(1, *s.shape[-2:])
         present = torch.ones(1, dtype=torch.bool)
     else:
-        cm, sm, present, _ = _transfer.prepare_masks(
+        cm, sm, present, _ = prepare_masks(
             np.asarray(content_mask), np.asarray(style_mask), tuple(x.shape[-2:]), tuple(s.shape[-2:])
         )
     cm = cm.to(x)

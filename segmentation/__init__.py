@@ -1,1 +1,38 @@
-"""Semantic masks for photostyle: palettes, label maps, mask pyramids and automatic segmentation."""
+"""Semantic masks for photostyle: palettes, label maps, mask pyramids and automatic segmentation.
+
+This package never imports :mod:`photostyle` (photostyle imports it).
+"""
+
+from .auto import AutoMasks, auto_segment
+from .deep import DEEP_MODELS, DeepLabels, deep_segment
+from .labels import load_label_map, one_hot, resize_labels, resize_soft, save_label_map
+from .matching import LabelIoU, LabelMatch, fit_labels, label_iou, match_labels
+from .overlay import label_colors, overlay
+from .palette import DPST_PALETTE, DecodedMask, Palette, decode_color_mask
+from .pyramid import mask_pyramid, pooled_shape
+
+__all__ = [
+    "Palette",
+    "DPST_PALETTE",
+    "DecodedMask",
+    "decode_color_mask",
+    "load_label_map",
+    "save_label_map",
+    "resize_labels",
+    "one_hot",
+    "resize_soft",
+    "mask_pyramid",
+    "pooled_shape",
+    "LabelMatch",
+    "match_labels",
+    "fit_labels",
+    "LabelIoU",
+    "label_iou",
+    "AutoMasks",
+    "auto_segment",
+    "DeepLabels",
+    "deep_segment",
+    "DEEP_MODELS",
+    "overlay",
+    "label_colors",
+]

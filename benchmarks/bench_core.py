@@ -1,0 +1,185 @@
+"""Speed and memory of the core at the paper's size (700 px long side). Prints a table; not a test.
+
+    .venv/bin/python benchmarks/bench_core.py                 # both presets, CPU (or CUDA if present)
+    .venv/bin/python benchmarks/bench_core.py --preset lite --steps 5 --device cpu
+
+What it measures, on DPST pair 9 from ../shared (content 700 px long side, its masks):
+- the matting Laplacian build (best of 3) and its size;
+- one L-BFGS iteration of stage 2, split into its parts, each forward + backward:
+  VGG (the encoder up to the deepest layer), Gram/mask (content and masked per-label style losses on
+  given features), Laplacian (the photorealism term), and the whole iteration inside ``run_lbfgs``;
+- the best-local-affine post-processing;
+- peak memory of a process that runs that preset (max RSS on the CPU, max allocated on CUDA).
+
+The 'lite' preset runs on the genuine partial VGG-19 of ../shared; the 'paper' preset needs conv4_2 and
+conv5_1, which no file here has, so it runs on random weights in the Caffe layout (speed and memory do
+not depend on the weights' values).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+sys.path.insert(0, str(ROOT))
+
+
+def _sync(device):
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _timeit(fn, device, repeat):
+    fn()  # warm-up
+    _sync(device)
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - t0)
+    return min(times), sum(times) / len(times)
+
+
+def run_one(preset_name: str, steps: int, device_name: str) -> dict:
+    import numpy as np
+    import torch
+
+    from photostyle.encoders import VGG19Encoder
+    from photostyle.image import resize_long_side, to_tensor
+    from photostyle.matting import PhotorealismLoss, matting_laplacian
+    from photostyle.smoothing import best_local_affine
+    from photostyle.transfer import PRESETS, StyleObjective, _load_labels, prepare_masks, resolve_device, run_lbfgs
+
+    device = resolve_device(device_name)
+    preset = PRESETS[preset_name]
+    pair = SHARED / "data" / "dpst"
+    content = resize_long_side(to_tensor(pair / "input" / "in9.png"), 700).to(device)
+    style = resize_long_side(to_tensor(pair / "style" / "tar9.png"), 700).to(device)
+    cl = _load_labels(pair / "segmentation" / "in9.png", name="content_mask")
+    sl = _load_labels(pair / "segmentation" / "tar9.png", name="style_mask")
+    cm, sm, present, ids = prepare_masks(cl, sl, tuple(content.shape[-2:]), tuple(style.shape[-2:]))
+
+    layers = tuple(dict.fromkeys(preset.content_layers + preset.style_layers))
+    if preset_name == "lite":
+        weights = SHARED / "weights" / "vgg19_normalised_conv3_1.pth"
+        weights_note = "genuine normalised VGG-19 (../shared)"
+    else:
+        sys.path.insert(0, str(ROOT / "tests"))
+        from _vgg_files import write_caffe_vgg19
+
+        weights = Path(tempfile.mkdtemp()) / "vgg19-random-caffe.pth"
+        write_caffe_vgg19(weights, seed=0)
+        weights_note = "random weights, Caffe layout"
+    encoder = VGG19Encoder(layers, weights=weights).to(device)
+    out: dict = {"preset": preset_name, "device": str(device), "size": list(content.shape[-2:]),
+                 "labels": len(ids), "weights": weights_note, "threads": torch.get_num_threads()}
+
+    # Laplacian build (CPU, scipy) and transfer to the device.
+    content_np = content[0].permute(1, 2, 0).cpu().double().numpy()
+    best, _ = _timeit(lambda: matting_laplacian(content_np), torch.device("cpu"), 3)
+    lap = matting_laplacian(content_np)
+    out["laplacian_build_s"] = best
+    out["laplacian_nnz"] = int(lap.nnz)
+    photo = PhotorealismLoss(content).to(device)
+
+    objective = StyleObjective(
+        encoder, content, style, content_layers=preset.content_layers, style_layers=preset.style_layers,
+        content_weight=preset.content_weight, style_weight=preset.style_weight, tv_weight=preset.tv_weight,
+        photo_weight=preset.photo_weight, content_masks=cm, style_masks=sm, style_present=present,
+        photorealism=photo,
+    )
+    x = content.clone().requires_grad_(True)
+    repeat = max(2, steps)
+
+    def vgg():
+        x.grad = None
+        feats = encoder(x)
+        torch.autograd.backward([feats[k] for k in layers], [torch.ones_like(feats[k]) for k in layers])
+
+    with torch.no_grad():
+        feats0 = {k: v.detach() for k, v in encoder(x).items()}
+
+    def grams():
+        leaves = {k: v.clone().requires_grad_(True) for k, v in feats0.items()}
+        total = sum(m(leaves[k]) for k, m in objective.content_losses.items())
+        total = total + sum(m(leaves[k]) for k, m in objective.style_losses.items())
+        total.backward()
+
+    def laplacian():
+        x.grad = None
+        photo(x).backward()
+
+    out["vgg_s"], _ = _timeit(vgg, device, repeat)
+    out["gram_mask_s"], _ = _timeit(grams, device, repeat)
+    out["laplacian_step_s"], _ = _timeit(laplacian, device, repeat)
+
+    t0 = time.perf_counter()
+    run_lbfgs(objective, content, num_steps=steps, progress=False)
+    _sync(device)
+    out["lbfgs_step_s"] = (time.perf_counter() - t0) / steps
+
+    with torch.no_grad():
+        out["best_local_affine_s"], _ = _timeit(lambda: best_local_affine(content, content), device, 1)
+
+    if device.type == "cuda":
+        out["peak_memory_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
+        out["memory_kind"] = "CUDA max allocated"
+    else:
+        out["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        out["memory_kind"] = "max RSS"
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", choices=["lite", "paper", "both"], default="both")
+    parser.add_argument("--steps", type=int, default=3, help="L-BFGS iterations timed per preset")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if not (SHARED / "data" / "dpst").exists():
+        print(f"benchmark skipped: ../shared not found at {SHARED}")
+        return 0
+    if args.child:
+        print(json.dumps(run_one(args.preset, args.steps, args.device)))
+        return 0
+    presets = ["lite", "paper"] if args.preset == "both" else [args.preset]
+    rows = []
+    for name in presets:  # one process per preset, so that peak memory is that preset's own
+        proc = subprocess.run(
+            [sys.executable, __file__, "--child", "--preset", name, "--steps", str(args.steps), "--device", args.device],
+            capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        )
+        if proc.returncode != 0:
+            print(proc.stderr)
+            return 1
+        rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    r0 = rows[0]
+    print(f"photostyle core benchmark: DPST pair 9 at {r0['size'][0]}x{r0['size'][1]}, {r0['labels']} labels, "
+          f"device {r0['device']}, {r0['threads']} threads")
+    print(f"matting Laplacian build: {r0['laplacian_build_s']:.3f} s (best of 3), nnz {r0['laplacian_nnz']:,}")
+    print()
+    header = ("preset", "weights", "VGG f+b", "Gram/mask f+b", "Laplacian f+b", "L-BFGS iter", "best local affine", "peak memory")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for r in rows:
+        print(f"| {r['preset']} | {r['weights']} | {r['vgg_s']:.3f} s | {r['gram_mask_s']:.3f} s | "
+              f"{r['laplacian_step_s']:.4f} s | {r['lbfgs_step_s']:.3f} s | {r['best_local_affine_s']:.2f} s | "
+              f"{r['peak_memory_mb']:.0f} MB ({r['memory_kind']}) |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

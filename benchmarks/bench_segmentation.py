@@ -1,0 +1,128 @@
+"""Quality of the automatic masks on the 12 DPST pairs in ../shared/data/dpst.
+
+For every pair: ``auto_segment(content, style)`` at a modest size, then
+- ``IoU content``: mean IoU of the automatic content labels against the hand-made content mask after the
+  best one-to-one label matching (Hungarian, scipy.optimize.linear_sum_assignment); hand labels
+  covering < 1 % of the image (anti-aliasing debris such as the grey between black and white) are
+  ignored, pixels included; a hand label left without a partner counts as IoU 0.
+- ``IoU style``: the agreement of content and style labels: the style's automatic labels scored against
+  the style's hand mask *with the matching found on the content* (auto id -> hand colour). High only
+  when the automatic regions correspond across the pair the way the hand-painted ones do.
+- ``k`` chosen by the method (largest Ward merge-cost jump), the number of hand labels, and the time.
+
+Usage::
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_segmentation.py [--size 320] [--encoder] [--k hand]
+
+``--encoder`` adds the genuine VGG-19 features up to conv3_1 from ../shared/weights (loaded here into
+a small stand-in encoder so that this benchmark needs nothing from photostyle). ``--k hand`` gives the
+method the number of hand labels (an oracle k) to separate the choice of k from the segmentation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from segmentation import auto_segment, label_iou, load_label_map, resize_labels  # noqa: E402
+
+SHARED = ROOT.parent / "shared"
+DPST = SHARED / "data" / "dpst"
+WEIGHTS = SHARED / "weights" / "vgg19_normalised_conv3_1.pth"
+PAIRS = (2, 4, 9, 13, 15, 20, 29, 30, 31, 44, 45, 58)
+MIN_SHARE = 0.01
+
+
+def small_vgg():
+    """conv1_1 .. conv3_1 of the normalised VGG-19 from ../shared, returning relu1_1, relu2_1, relu3_1."""
+    import torch
+    from torch import nn
+
+    layers = nn.Sequential(
+        nn.Conv2d(3, 3, 1), nn.ReflectionPad2d(1), nn.Conv2d(3, 64, 3), nn.ReLU(),
+        nn.ReflectionPad2d(1), nn.Conv2d(64, 64, 3), nn.ReLU(), nn.MaxPool2d(2, 2, ceil_mode=True),
+        nn.ReflectionPad2d(1), nn.Conv2d(64, 128, 3), nn.ReLU(),
+        nn.ReflectionPad2d(1), nn.Conv2d(128, 128, 3), nn.ReLU(), nn.MaxPool2d(2, 2, ceil_mode=True),
+        nn.ReflectionPad2d(1), nn.Conv2d(128, 256, 3), nn.ReLU(),
+    )
+    state = torch.load(WEIGHTS, map_location="cpu", weights_only=True)
+    layers.load_state_dict({k: v for k, v in state.items() if int(k.split(".")[0]) < len(layers)})
+    layers.eval()
+    taps = {3: "relu1_1", 10: "relu2_1", 17: "relu3_1"}
+
+    def encoder(x):
+        out = {}
+        for i, layer in enumerate(layers):
+            x = layer(x)
+            if i in taps:
+                out[taps[i]] = x
+        return out
+
+    return encoder
+
+
+def load_rgb(path: Path, long_side: int) -> np.ndarray:
+    img = Image.open(path).convert("RGB")
+    scale = long_side / max(img.size)
+    if scale < 1:
+        img = img.resize((round(img.width * scale), round(img.height * scale)), Image.BILINEAR)
+    return np.asarray(img)
+
+
+def hand_labels(path: Path, shape) -> np.ndarray:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tiny debris labels are expected here and ignored below
+        return resize_labels(load_label_map(path), shape)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--size", type=int, default=320, help="long side of the images (pixels)")
+    ap.add_argument("--encoder", action="store_true", help="add VGG-19 features (../shared weights)")
+    ap.add_argument("--k", default="auto", help="'auto' (Ward merge-cost jump), 'hand' (oracle) or an integer")
+    ap.add_argument("--pairs", default=",".join(map(str, PAIRS)))
+    args = ap.parse_args(argv)
+    if not DPST.is_dir():
+        print(f"skipped: DPST pairs not found at {DPST}")
+        return 0
+    encoder = None
+    if args.encoder:
+        if not WEIGHTS.is_file():
+            print(f"skipped: weights not found at {WEIGHTS}")
+            return 0
+        encoder = small_vgg()
+    print(f"auto_segment on DPST pairs, long side {args.size}px, k={args.k}, encoder={'vgg conv1-3' if encoder else 'none'}")
+    print(f"{'pair':>4} {'k':>2} {'hand':>4} {'IoU content':>11} {'IoU style':>9} {'time s':>6}")
+    rows = []
+    for i in (int(p) for p in args.pairs.split(",")):
+        content = load_rgb(DPST / "input" / f"in{i}.png", args.size)
+        style = load_rgb(DPST / "style" / f"tar{i}.png", args.size)
+        hand_c = hand_labels(DPST / "segmentation" / f"in{i}.png", content.shape[:2])
+        hand_s = hand_labels(DPST / "segmentation" / f"tar{i}.png", style.shape[:2])
+        ids, counts = np.unique(hand_c, return_counts=True)
+        n_hand = int((counts / hand_c.size >= MIN_SHARE).sum())
+        k = None if args.k == "auto" else (n_hand if args.k == "hand" else int(args.k))
+        t0 = time.perf_counter()
+        auto = auto_segment(content, style, k=k, encoder=encoder)
+        dt = time.perf_counter() - t0
+        c = label_iou(auto.content_labels, hand_c, min_share=MIN_SHARE)
+        s = label_iou(auto.style_labels, hand_s, min_share=MIN_SHARE, mapping=c.mapping)
+        rows.append((c.mean_iou, s.mean_iou, dt))
+        print(f"{i:>4} {auto.k:>2} {n_hand:>4} {c.mean_iou:>11.3f} {s.mean_iou:>9.3f} {dt:>6.1f}")
+    arr = np.array(rows)
+    print(f"{'mean':>4} {'':>2} {'':>4} {arr[:, 0].mean():>11.3f} {arr[:, 1].mean():>9.3f} {arr[:, 2].sum():>6.1f} (total)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

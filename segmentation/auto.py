@@ -1,0 +1,328 @@
+"""Automatic, corresponding segmentation of a content and a style image, without downloaded weights.
+
+Method
+------
+1. Both images are brought to a working size (long side ``work_size``) and cut into SLIC superpixels.
+2. Every superpixel is described by its mean CIE-Lab colour, its texture (mean gradient magnitude of
+   L), its centroid (y weighted more than x: skies are on top in both photos), and, when an
+   ``encoder`` is given, its mean deep features (reduced by a joint PCA).
+   Colour and texture are standardised *per image*, so that "the brightest, bluest, smoothest part"
+   of a night photo lines up with that of a daytime one: a style image differs from the content in
+   look by design, and absolute colours would separate the two images instead of their regions.
+3. The superpixels of both images are clustered together (Ward's agglomerative clustering), so
+   cluster ``i`` is the same kind of region in both: the label ids correspond by construction.
+   ``k`` is given, or chosen among 2..``k_max`` where the dendrogram's merge cost jumps most (the
+   largest ratio between merging k clusters into k-1 and k+1 into k).
+4. Regions smaller than ``min_region`` of an image are merged into their largest neighbour, and the
+   labels are brought back to the full size (nearest neighbour).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from ._checks import check_int, check_number, got
+from .labels import resize_labels
+from .palette import as_rgb_uint8
+
+__all__ = ["AutoMasks", "auto_segment"]
+
+
+@dataclass(frozen=True)
+class AutoMasks:
+    """Result of :func:`auto_segment`.
+
+    Attributes
+    ----------
+    content_labels, style_labels : ndarray of shape (H, W) and (H', W'), int64
+        Label maps at the input sizes; ids 0..k-1, the same id meaning the same kind of region.
+        Ids are ordered by the mean height of the region in the content (0 is the highest).
+    k : int
+        Number of clusters.
+    matched : tuple of int
+        Ids present in both label maps.
+    content_only, style_only : tuple of int
+        Ids present in one map only (the core falls back to the whole style image for content-only ids).
+    scores : dict of int to float
+        Merge-cost jump ratio of every k tried (empty when ``k`` was given); the largest wins.
+    n_superpixels : tuple of int
+        Superpixels of the content and of the style image.
+    """
+
+    content_labels: np.ndarray
+    style_labels: np.ndarray
+    k: int
+    matched: tuple[int, ...]
+    content_only: tuple[int, ...]
+    style_only: tuple[int, ...]
+    scores: dict[int, float] = field(default_factory=dict)
+    n_superpixels: tuple[int, int] = (0, 0)
+
+
+# -- image preparation -----------------------------------------------------------------------------
+
+def _as_float_rgb(image: Any, name: str) -> np.ndarray:
+    if hasattr(image, "detach") and hasattr(image, "cpu"):  # torch (3, H, W) or (1, 3, H, W)
+        arr = image.detach().cpu().float().numpy()
+        if arr.ndim == 4 and arr.shape[0] == 1:
+            arr = arr[0]
+        if arr.ndim != 3 or arr.shape[0] != 3:
+            raise ValueError(f"{name} as a tensor must have shape (3, H, W) or (1, 3, H, W), got {got(image)}.")
+        image = np.moveaxis(arr, 0, -1)
+    return as_rgb_uint8(image, name).astype(np.float64) / 255.0
+
+
+def _resize_rgb(rgb: np.ndarray, long_side: int) -> np.ndarray:
+    h, w = rgb.shape[:2]
+    scale = long_side / max(h, w)
+    if scale >= 1:
+        return rgb
+    from skimage.transform import resize
+
+    shape = (max(1, round(h * scale)), max(1, round(w * scale)))
+    return resize(rgb, shape, order=1, anti_aliasing=True, mode="reflect")
+
+
+# -- superpixels and their descriptors -------------------------------------------------------------
+
+def _superpixels(rgb: np.ndarray, n_segments: int, compactness: float) -> np.ndarray:
+    from skimage.segmentation import slic
+
+    seg = slic(rgb, n_segments=n_segments, compactness=compactness, start_label=0,
+               convert2lab=True, enforce_connectivity=True, sigma=0.5)
+    _, seg = np.unique(seg, return_inverse=True)
+    return seg.reshape(rgb.shape[:2]).astype(np.int64)
+
+
+def _region_means(values: np.ndarray, seg: np.ndarray, n: int) -> np.ndarray:
+    """Mean of every channel of ``values`` (H, W, C) over each of the ``n`` superpixels."""
+    flat = seg.reshape(-1)
+    count = np.bincount(flat, minlength=n).astype(np.float64)
+    out = np.stack([np.bincount(flat, weights=values[..., c].reshape(-1), minlength=n)
+                    for c in range(values.shape[-1])], axis=1)
+    return out / np.maximum(count, 1)[:, None]
+
+
+def _describe(rgb: np.ndarray, seg: np.ndarray) -> dict[str, np.ndarray]:
+    from scipy import ndimage
+    from skimage.color import rgb2lab
+
+    n = int(seg.max()) + 1
+    h, w = seg.shape
+    lab = rgb2lab(rgb)
+    light = lab[..., 0]
+    grad = np.hypot(ndimage.sobel(light, axis=0), ndimage.sobel(light, axis=1))
+    yy, xx = np.mgrid[0:h, 0:w]
+    stack = np.dstack([lab, np.log1p(grad), yy / max(h - 1, 1), xx / max(w - 1, 1)])
+    means = _region_means(stack, seg, n)
+    area = np.bincount(seg.reshape(-1), minlength=n).astype(np.float64)
+    return {"lab": means[:, :3], "texture": means[:, 3:4], "y": means[:, 4:5], "x": means[:, 5:6],
+            "area": area / area.sum()}
+
+
+def _standardise(x: np.ndarray, weight: np.ndarray, floor: np.ndarray | float) -> np.ndarray:
+    """Weighted per-column standardisation with a floor on the scale (flat images are not inflated)."""
+    mean = (x * weight[:, None]).sum(0) / weight.sum()
+    std = np.sqrt(((x - mean) ** 2 * weight[:, None]).sum(0) / weight.sum())
+    return (x - mean) / np.maximum(std, floor)
+
+
+def _deep_features(encoder: Callable, rgb: np.ndarray, seg: np.ndarray) -> np.ndarray:
+    import torch
+    import torch.nn.functional as F
+
+    x = torch.from_numpy(np.ascontiguousarray(np.moveaxis(rgb, -1, 0))).float()[None]
+    with torch.no_grad():
+        feats = encoder(x)
+    if not isinstance(feats, dict) or not feats:
+        raise TypeError(f"encoder must return a non-empty dict of feature maps (1, C, h, w), got {got(feats)}.")
+    n = int(seg.max()) + 1
+    blocks = []
+    for name, f in feats.items():
+        if not isinstance(f, torch.Tensor) or f.ndim != 4:
+            raise TypeError(f"encoder output {name!r} must be a (1, C, h, w) tensor, got {got(f)}.")
+        up = F.interpolate(f.float(), size=seg.shape, mode="bilinear", align_corners=False)[0]
+        blocks.append(_region_means(up.permute(1, 2, 0).cpu().numpy().astype(np.float64), seg, n))
+    return np.concatenate(blocks, axis=1)
+
+
+def _pca(x: np.ndarray, dims: int) -> np.ndarray:
+    x = x - x.mean(0)
+    x = x / np.maximum(x.std(0), 1e-8)
+    u, s, _ = np.linalg.svd(x, full_matrices=False)
+    d = min(dims, len(s))
+    out = u[:, :d] * s[:d]
+    return out / max(out[:, 0].std(), 1e-8)
+
+
+# -- clustering ------------------------------------------------------------------------------------
+
+def _ward(x: np.ndarray, k: int | None, k_max: int) -> tuple[np.ndarray, int, dict[int, float]]:
+    """Ward clustering of the superpixels; k given, or where the dendrogram's merge cost jumps most.
+
+    Returns the cluster of every row, k, and the jump ratio (merge cost from k to k-1 clusters over
+    that from k+1 to k) of every k tried.
+    """
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    z = linkage(x, method="ward")
+    heights = z[:, 2]
+    scores: dict[int, float] = {}
+    if k is None:
+        for kk in range(2, min(k_max, len(x) - 1) + 1):
+            scores[kk] = float(heights[-(kk - 1)] / max(heights[-kk], 1e-12))
+        k = max(scores, key=scores.get) if scores else 1
+    assign = fcluster(z, k, criterion="maxclust") - 1
+    return assign.astype(np.int64), k, scores
+
+
+# -- clean-up --------------------------------------------------------------------------------------
+
+def _merge_small(labels: np.ndarray, min_pixels: int) -> np.ndarray:
+    """Merge connected regions smaller than ``min_pixels`` into the neighbour sharing most border."""
+    from scipy import ndimage
+
+    labels = labels.copy()
+    for _ in range(10):
+        changed = False
+        for lab_id in np.unique(labels):
+            comp, n = ndimage.label(labels == lab_id)
+            if n == 0:
+                continue
+            sizes = np.bincount(comp.reshape(-1))
+            for c in np.nonzero(sizes < min_pixels)[0]:
+                if c == 0:
+                    continue
+                region = comp == c
+                ring = ndimage.binary_dilation(region) & ~region
+                neighbours = labels[ring]
+                neighbours = neighbours[neighbours != lab_id]
+                if neighbours.size == 0:
+                    continue
+                labels[region] = np.bincount(neighbours).argmax()
+                changed = True
+        if not changed:
+            break
+    return labels
+
+
+# -- public ----------------------------------------------------------------------------------------
+
+def auto_segment(
+    content: Any,
+    style: Any,
+    *,
+    k: int | None = None,
+    encoder: Callable | None = None,
+    n_segments: int = 300,
+    compactness: float = 10.0,
+    work_size: int = 320,
+    k_max: int = 4,
+    min_region: float = 0.01,
+    position_weight: float = 1.0,
+) -> AutoMasks:
+    """Segment a content and a style image jointly into ``k`` corresponding regions.
+
+    Parameters
+    ----------
+    content, style : ndarray of shape (H, W, 3), uint8 or float in [0, 1], or PIL.Image.Image
+        The two photos (sizes may differ). Tensors (3, H, W) or (1, 3, H, W) in [0, 1] work too.
+    k : int, optional
+        Number of regions; default chosen among 2..``k_max`` by the largest jump in Ward merge cost.
+    encoder : callable, optional
+        Called with a (1, 3, h, w) float tensor in [0, 1], returns a dict of (1, C, h', w') feature
+        maps (e.g. photostyle's VGG-19 encoder). Its features, averaged per superpixel and reduced by
+        a joint PCA to 4 dimensions, join the colour descriptors.
+    n_segments : int, default 300
+        Approximate number of SLIC superpixels per image.
+    compactness : float, default 10
+        SLIC compactness (higher: more regular superpixels, less edge-following).
+    work_size : int, default 320
+        Long side (pixels) at which the segmentation is computed; labels are returned at input size.
+    k_max : int, default 4
+        Largest k tried when ``k`` is None.
+    min_region : float, default 0.01
+        Connected regions covering less than this share of an image are merged into the neighbour
+        sharing most of their border.
+    position_weight : float, default 1
+        Weight of the position relative to colour (1: the vertical position spans 2.5 colour standard
+        deviations, the horizontal one 0.6).
+
+    Returns
+    -------
+    AutoMasks
+
+    Raises
+    ------
+    ValueError
+        If ``k`` exceeds the number of superpixels, or an argument is out of range.
+    """
+    c_rgb = _as_float_rgb(content, "content")
+    s_rgb = _as_float_rgb(style, "style")
+    if k is not None:
+        k = check_int("k", k, minimum=1)
+    n_segments = check_int("n_segments", n_segments, minimum=1)
+    work_size = check_int("work_size", work_size, minimum=8)
+    k_max = check_int("k_max", k_max, minimum=2)
+    compactness = check_number("compactness", compactness, minimum=0.0)
+    min_region = check_number("min_region", min_region, minimum=0.0, maximum=0.5)
+    position_weight = check_number("position_weight", position_weight, minimum=0.0)
+    if encoder is not None and not callable(encoder):
+        raise TypeError(f"encoder must be callable (tensor -> dict of feature maps), got {got(encoder)}.")
+
+    works = [_resize_rgb(c_rgb, work_size), _resize_rgb(s_rgb, work_size)]
+    segs = [_superpixels(im, n_segments, compactness) for im in works]
+    n_sp = tuple(int(s.max()) + 1 for s in segs)
+    if k is not None and k > min(n_sp):
+        which = "content" if n_sp[0] <= n_sp[1] else "style"
+        raise ValueError(f"k={k} is larger than the number of superpixels of the {which} image ({min(n_sp)}); "
+                         f"pass k <= {min(n_sp)} or raise n_segments (now {n_segments}).")
+
+    desc = [_describe(im, sg) for im, sg in zip(works, segs)]
+    blocks = []
+    for d in desc:
+        col = _standardise(d["lab"], d["area"], np.array([8.0, 4.0, 4.0]))
+        tex = _standardise(d["texture"], d["area"], 0.1)
+        blocks.append(np.hstack([col, 0.7 * tex,
+                                 2.5 * position_weight * d["y"], 0.6 * position_weight * d["x"]]))
+    x = np.vstack(blocks)
+    if encoder is not None:
+        deep = np.vstack([_deep_features(encoder, im, sg) for im, sg in zip(works, segs)])
+        x = np.hstack([x, _pca(deep, 4)])
+
+    assign, k, scores = _ward(x, k, k_max)
+
+    maps = [assign[: n_sp[0]][segs[0]], assign[n_sp[0]:][segs[1]]]
+    maps = [_merge_small(m, max(1, int(min_region * m.size))) for m in maps]
+
+    # canonical ids: by mean height in the content (then in the style for style-only clusters)
+    heights = []
+    for j in range(k):
+        ys = [np.nonzero(m == j)[0].mean() / m.shape[0] for m in maps if (m == j).any()]
+        heights.append((0 if (maps[0] == j).any() else 1, ys[0] if ys else math.inf))
+    order = sorted(range(k), key=lambda j: heights[j])
+    remap = np.empty(k, dtype=np.int64)
+    remap[order] = np.arange(k)
+    maps = [remap[m] for m in maps]
+    present = [set(np.unique(m).tolist()) for m in maps]
+    k_final = len(present[0] | present[1])
+    if k_final < k:
+        warnings.warn(f"auto_segment: {k - k_final} of the k={k} regions vanished when merging small regions; "
+                      f"{k_final} remain.", UserWarning, stacklevel=2)
+    full = [resize_labels(maps[0], c_rgb.shape[:2]), resize_labels(maps[1], s_rgb.shape[:2])]
+    matched = tuple(sorted(present[0] & present[1]))
+    return AutoMasks(
+        content_labels=full[0],
+        style_labels=full[1],
+        k=k,
+        matched=matched,
+        content_only=tuple(sorted(present[0] - present[1])),
+        style_only=tuple(sorted(present[1] - present[0])),
+        scores=scores,
+        n_superpixels=n_sp,
+    )

@@ -1,0 +1,236 @@
+"""Matching the labels of a content mask to those of a style mask, and comparing label maps.
+
+The masked style loss pairs every content region with a style region. By default a content label
+matches the style label with the same id (both masks painted with one palette); a user mapping can
+pair different ids. Labels found on one side only are reported: the core then falls back to the
+whole style image for such a content label.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ._checks import got
+from .labels import check_label_map, resize_labels
+
+__all__ = ["LabelMatch", "match_labels", "fit_labels", "label_iou", "LabelIoU"]
+
+
+@dataclass(frozen=True)
+class LabelMatch:
+    """Result of :func:`match_labels`.
+
+    Attributes
+    ----------
+    pairs : tuple of (int, int)
+        ``(content_id, style_id)`` for every matched content label, sorted by content id.
+    content_only : tuple of int
+        Content ids with no style partner (the core uses the whole style image for them).
+    style_only : tuple of int
+        Style ids no content label uses.
+    """
+
+    pairs: tuple[tuple[int, int], ...]
+    content_only: tuple[int, ...]
+    style_only: tuple[int, ...]
+
+    def as_dict(self) -> dict[int, int]:
+        """``{content_id: style_id}``."""
+        return dict(self.pairs)
+
+    def masks(self, content_labels: Any, style_labels: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Binary masks of the matched pairs, ``(P, H, W)`` for the content and ``(P, H', W')`` for the style.
+
+        Row ``p`` of both is pair ``pairs[p]``; float32 in {0, 1}.
+        """
+        c = check_label_map(content_labels, "content_labels")
+        s = check_label_map(style_labels, "style_labels")
+        cid = np.array([p[0] for p in self.pairs], dtype=np.int64)
+        sid = np.array([p[1] for p in self.pairs], dtype=np.int64)
+        return ((c[None] == cid[:, None, None]).astype(np.float32),
+                (s[None] == sid[:, None, None]).astype(np.float32))
+
+
+def match_labels(
+    content_labels: Any,
+    style_labels: Any,
+    *,
+    mapping: Mapping[int, int] | None = None,
+    warn: bool = True,
+) -> LabelMatch:
+    """Pair content labels with style labels.
+
+    Parameters
+    ----------
+    content_labels, style_labels : ndarray of shape (H, W) and (H', W'), integer
+        Label maps of the content and the style image (sizes may differ).
+    mapping : dict of int to int, optional
+        ``{content_id: style_id}`` for labels whose ids differ between the masks. Content ids not in
+        the mapping match the style label with the same id, when there is one. Every key must occur
+        in the content labels and every value in the style labels.
+    warn : bool, default True
+        Emit a ``UserWarning`` naming content labels without a style partner.
+
+    Returns
+    -------
+    LabelMatch
+
+    Raises
+    ------
+    ValueError
+        If no content label matches any style label, or the mapping names ids that do not occur.
+    """
+    c = check_label_map(content_labels, "content_labels")
+    s = check_label_map(style_labels, "style_labels")
+    c_ids = [int(i) for i in np.unique(c)]
+    s_ids = [int(i) for i in np.unique(s)]
+    s_set = set(s_ids)
+    table: dict[int, int] = {}
+    if mapping is not None:
+        if not isinstance(mapping, Mapping):
+            raise TypeError(f"mapping must be a dict {{content_id: style_id}}, got {got(mapping)}; "
+                            "pass e.g. mapping={0: 2}.")
+        bad_keys = sorted(int(k) for k in mapping if int(k) not in set(c_ids))
+        bad_vals = sorted({int(v) for v in mapping.values() if int(v) not in s_set})
+        if bad_keys or bad_vals:
+            raise ValueError(
+                f"mapping names ids that do not occur: content ids {bad_keys} (content has {c_ids}), "
+                f"style ids {bad_vals} (style has {s_ids}); fix the mapping or the masks."
+            )
+        table = {int(k): int(v) for k, v in mapping.items()}
+    pairs = []
+    content_only = []
+    for i in c_ids:
+        if i in table:
+            pairs.append((i, table[i]))
+        elif i in s_set:
+            pairs.append((i, i))
+        else:
+            content_only.append(i)
+    if not pairs:
+        raise ValueError(
+            f"no label matches: content_labels has ids {c_ids}, style_labels has ids {s_ids}, and none is "
+            "shared. Pass mapping={content_id: style_id}, paint both masks with one palette, or use "
+            "segmentation.auto_segment to make corresponding masks."
+        )
+    used = {p[1] for p in pairs}
+    style_only = [i for i in s_ids if i not in used]
+    if warn and content_only:
+        warnings.warn(
+            f"content labels {content_only} have no style label to match (style has {s_ids}); the whole "
+            "style image is used for them. Pass mapping={content_id: style_id} to pair them.",
+            UserWarning,
+            stacklevel=2,
+        )
+    return LabelMatch(tuple(pairs), tuple(content_only), tuple(style_only))
+
+
+def fit_labels(labels: Any, shape: tuple[int, int], *, strict: bool = False, name: str = "mask") -> np.ndarray:
+    """Make a label map the size of its image: unchanged when it fits, else nearest-resized with a warning.
+
+    Parameters
+    ----------
+    labels : ndarray of shape (H, W), integer
+    shape : (int, int)
+        The image's (height, width).
+    strict : bool, default False
+        Refuse a size mismatch with ``ValueError`` instead of resizing.
+    name : str
+        The argument's name, for messages.
+    """
+    labels = check_label_map(labels, name)
+    shape = (int(shape[0]), int(shape[1]))
+    if labels.shape == shape:
+        return labels
+    if strict:
+        raise ValueError(f"{name} has size {labels.shape} (H, W) but its image has {shape}; resize the mask "
+                         "to the image (segmentation.resize_labels) or pass strict=False to resize it here.")
+    ratio_h, ratio_w = shape[0] / labels.shape[0], shape[1] / labels.shape[1]
+    aspect = "" if abs(ratio_h / ratio_w - 1) < 0.02 else " (aspect ratios differ: check it is the right mask)"
+    out = resize_labels(labels, shape)
+    lost = sorted(set(np.unique(labels).tolist()) - set(np.unique(out).tolist()))
+    gone = f"; labels {lost} are too small to survive and vanished" if lost else ""
+    warnings.warn(f"{name} has size {labels.shape} but its image has {shape}; resized with nearest "
+                  f"neighbour{aspect}{gone}.", UserWarning, stacklevel=2)
+    return out
+
+
+@dataclass(frozen=True)
+class LabelIoU:
+    """Result of :func:`label_iou`.
+
+    Attributes
+    ----------
+    mean_iou : float
+        Mean over the reference labels of the IoU with their matched predicted label (0 when unmatched).
+    per_label : dict of int to float
+        IoU of every reference label.
+    mapping : dict of int to int
+        ``{predicted_id: reference_id}`` of the optimal one-to-one matching.
+    """
+
+    mean_iou: float
+    per_label: dict[int, float]
+    mapping: dict[int, int]
+
+
+def _iou_matrix(pred: np.ndarray, ref: np.ndarray, valid: np.ndarray, p_ids, r_ids) -> np.ndarray:
+    p_idx = np.searchsorted(p_ids, pred[valid])
+    r_idx = np.searchsorted(r_ids, ref[valid])
+    inter = np.zeros((len(p_ids), len(r_ids)))
+    np.add.at(inter, (p_idx, r_idx), 1)
+    union = inter.sum(1)[:, None] + inter.sum(0)[None, :] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1), 0.0)
+
+
+def label_iou(
+    pred: Any,
+    reference: Any,
+    *,
+    min_share: float = 0.0,
+    mapping: Mapping[int, int] | None = None,
+) -> LabelIoU:
+    """IoU of a predicted label map against a reference, after the best one-to-one label matching.
+
+    The matching maximises the summed IoU (Hungarian algorithm, ``scipy.optimize.linear_sum_assignment``).
+
+    Parameters
+    ----------
+    pred, reference : ndarray of shape (H, W), integer
+        Same size (resize first with :func:`resize_labels`).
+    min_share : float, default 0
+        Reference labels covering less than this share are ignored, pixels included (e.g. 0.01 drops
+        anti-aliasing debris of painted masks).
+    mapping : dict of int to int, optional
+        Use this ``{predicted_id: reference_id}`` matching instead of the optimal one (e.g. to score a
+        style mask with the matching found on its content).
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    p = check_label_map(pred, "pred")
+    r = check_label_map(reference, "reference")
+    if p.shape != r.shape:
+        raise ValueError(f"pred has size {p.shape} but reference has {r.shape}; resize one with resize_labels.")
+    r_ids, counts = np.unique(r, return_counts=True)
+    keep = r_ids[counts / r.size >= min_share]
+    valid = np.isin(r, keep)
+    p_ids = np.unique(p[valid]) if valid.any() else np.unique(p)
+    iou = _iou_matrix(p, r, valid, p_ids, keep)
+    if mapping is None:
+        rows, cols = linear_sum_assignment(-iou)
+        table = {int(p_ids[a]): int(keep[b]) for a, b in zip(rows, cols) if iou[a, b] > 0}
+    else:
+        table = {int(a): int(b) for a, b in mapping.items()}
+    per_label = {int(i): 0.0 for i in keep}
+    p_pos = {int(v): j for j, v in enumerate(p_ids)}
+    r_pos = {int(v): j for j, v in enumerate(keep)}
+    for a, b in table.items():
+        if a in p_pos and b in r_pos:
+            per_label[b] = max(per_label[b], float(iou[p_pos[a], r_pos[b]]))
+    mean = float(np.mean(list(per_label.values()))) if per_label else 0.0
+    return LabelIoU(mean, per_label, table)

@@ -1,0 +1,25 @@
+"""Paths of ../shared and helpers the tests share (importable as ``tests._shared``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+SHARED_WEIGHTS = SHARED / "weights" / "vgg19_normalised_conv3_1.pth"
+DPST = SHARED / "data" / "dpst"
+
+def dpst_pair(index: int) -> dict[str, Path]:
+    """Paths of DPST pair ``index`` (content, style, content mask, style mask), or skip."""
+    paths = {
+        "content": DPST / "input" / f"in{index}.png",
+        "style": DPST / "style" / f"tar{index}.png",
+        "content_mask": DPST / "segmentation" / f"in{index}.png",
+        "style_mask": DPST / "segmentation" / f"tar{index}.png",
+    }
+    missing = [str(p) for p in paths.values() if not p.exists()]
+    if missing:
+        pytest.skip(f"DPST data not found ({missing[0]}); ../shared is absent in a user's clone")
+    return paths

@@ -1,0 +1,122 @@
+"""The `photostyle` command: exit codes 0 / 2 / 1, one-line errors, no overwriting."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from photostyle import __version__
+from photostyle.cli import main
+
+from ._shared import dpst_pair
+
+
+@pytest.fixture()
+def small_files(tmp_path):
+    """A small real pair and its masks written as PNGs (64 px long side)."""
+    paths = dpst_pair(9)
+    out = {}
+    for key, path in paths.items():
+        im = Image.open(path).convert("RGB")
+        im = im.resize((64, round(64 * im.height / im.width)), Image.NEAREST if "mask" in key else Image.LANCZOS)
+        out[key] = tmp_path / f"{key}.png"
+        im.save(out[key])
+    return out
+
+
+def _run(argv, capsys):
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_version_and_help(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.strip() == f"photostyle {__version__}"
+    with pytest.raises(SystemExit) as exc:
+        main(["transfer", "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for flag in ("--content-mask", "--style-mask", "--size", "--preset", "--steps", "--device", "--weights",
+                 "--seed", "--overwrite"):
+        assert flag in out
+
+
+def test_entry_point_runs_as_a_module():
+    proc = subprocess.run([sys.executable, "-m", "photostyle.cli", "--version"], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.strip() == f"photostyle {__version__}"
+
+
+def test_bad_usage_is_exit_2_one_line(capsys, tmp_path):
+    code, _, err = _run(["transfer", "a.png"], capsys)
+    assert code == 2 and "the following arguments are required" in err and "Traceback" not in err
+    code, _, err = _run(["transfer", tmp_path / "missing.png", tmp_path / "missing2.png", "-o", tmp_path / "o.png",
+                         "--weights", tmp_path / "w.pth"], capsys)
+    assert code == 2
+    assert err.strip().splitlines()[-1].startswith("photostyle: error:")
+    assert "Traceback" not in err
+    code, _, err = _run(["transfer", "a", "b", "-o", "c.png", "--steps", "x"], capsys)
+    assert code == 2 and "expected a whole number" in err
+    code, _, err = _run([], capsys)
+    assert code == 2
+
+
+def test_transfer_writes_output_and_refuses_to_overwrite(small_files, shared_weights, tmp_path, capsys):
+    out = tmp_path / "result.png"
+    argv = ["transfer", small_files["content"], small_files["style"], "-o", out,
+            "--content-mask", small_files["content_mask"], "--style-mask", small_files["style_mask"],
+            "--preset", "lite", "--size", "48", "--steps", "3,2", "--weights", shared_weights, "--quiet",
+            "--device", "cpu", "--save-stages"]
+    code, out_text, err = _run(argv, capsys)
+    assert code == 0, err
+    assert f"wrote {out}" in out_text
+    img = np.asarray(Image.open(out))
+    h, w = Image.open(small_files["content"]).size[::-1]
+    assert img.shape == (round(h * 48 / w), 48, 3)
+    assert (tmp_path / "result_stage1.png").exists() and (tmp_path / "result_stage2.png").exists()
+    before = out.read_bytes()
+
+    code, _, err = _run(argv, capsys)
+    assert code == 2
+    assert "already exists; pass overwrite=True (CLI: --overwrite)" in err
+    assert out.read_bytes() == before
+
+    code, _, err = _run(argv + ["--overwrite"], capsys)
+    assert code == 0, err
+
+
+def test_unwritable_or_missing_output_directory(small_files, shared_weights, tmp_path, capsys):
+    argv = ["transfer", small_files["content"], small_files["style"], "-o", tmp_path / "no" / "such" / "dir.png",
+            "--preset", "lite", "--weights", shared_weights, "--quiet"]
+    code, _, err = _run(argv, capsys)
+    assert code == 2 and "does not exist; create it first" in err
+
+
+def test_absent_device_exit_2(small_files, shared_weights, tmp_path, capsys, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    argv = ["transfer", small_files["content"], small_files["style"], "-o", tmp_path / "o.png",
+            "--preset", "lite", "--size", "32", "--steps", "1", "--weights", shared_weights, "--device", "cuda",
+            "--quiet"]
+    code, _, err = _run(argv, capsys)
+    assert code == 2 and "'cuda' was requested but no CUDA device is available" in err
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_unexpected_failure_is_exit_1(small_files, shared_weights, tmp_path, capsys, monkeypatch):
+    transfer_module = sys.modules["photostyle.transfer"]  # the module, not the function of that name
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(transfer_module, "transfer", boom)
+    argv = ["transfer", small_files["content"], small_files["style"], "-o", tmp_path / "o.png", "--quiet"]
+    code, _, err = _run(argv, capsys)
+    assert code == 1 and err.strip() == "photostyle: failed: RuntimeError: out of memory"

@@ -1,0 +1,224 @@
+"""End-to-end and unit tests of the optimisation (photostyle.transfer)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import photostyle as ps
+from photostyle import metrics
+from photostyle.encoders import VGG19Encoder
+from photostyle.image import resize_long_side, to_tensor
+from photostyle.transfer import PRESETS, StepInfo, prepare_masks, resolve_device, run_lbfgs, transfer
+
+from ._shared import dpst_pair
+
+LITE_LAYERS = ("relu1_1", "relu2_1", "relu3_1")
+
+
+@pytest.fixture(scope="module")
+def lite_encoder(shared_weights):
+    return VGG19Encoder(LITE_LAYERS, weights=shared_weights)
+
+
+@pytest.fixture(scope="module")
+def small_pair():
+    """DPST pair 9 (content, style as uint8 arrays) and its masks, at their full 700 px size."""
+    paths = dpst_pair(9)
+    return {k: np.asarray(Image.open(v).convert("RGB")) for k, v in paths.items()}
+
+
+def _tiny(arr, size=48):
+    return resize_long_side(to_tensor(arr), size)
+
+
+@pytest.mark.slow
+def test_end_to_end_real_pair_transfers_style_and_stays_photorealistic(lite_encoder):
+    """The acceptance test of the core: a real pair at ~96 px with the genuine weights."""
+    paths = dpst_pair(9)
+    result = transfer(
+        paths["content"], paths["style"], content_mask=paths["content_mask"], style_mask=paths["style_mask"],
+        preset="lite", size=96, num_steps=(80, 60), encoder=lite_encoder, progress=False,
+    )
+    content = resize_long_side(to_tensor(paths["content"]), 96)
+    style = resize_long_side(to_tensor(paths["style"]), 96)
+    assert result.tensor.shape == content.shape
+    assert result.image.size == (content.shape[-1], content.shape[-2])
+    cmask, smask = result.masks["content"], result.masks["style"]
+    assert cmask.shape == tuple(content.shape[-2:]) and smask.shape == tuple(style.shape[-2:])
+
+    def distance(img):
+        return metrics.style_distance(img, style, encoder=lite_encoder, layers=LITE_LAYERS,
+                                      content_mask=cmask, style_mask=smask)
+
+    d_content = distance(content)
+    d_stage2 = distance(result.stages["stage2"])
+    d_final = distance(result.tensor)
+    assert d_stage2 <= 0.5 * d_content, (d_content, d_stage2)
+    assert d_final <= 0.5 * d_content, (d_content, d_final)
+
+    e_stage1 = metrics.matting_energy(result.stages["stage1"], content)
+    e_stage2 = metrics.matting_energy(result.stages["stage2"], content)
+    assert e_stage2 < e_stage1, (e_stage1, e_stage2)
+
+    # The bookkeeping a user relies on.
+    assert [h["stage"] for h in result.history].count("stage1") == 80
+    assert [h["stage"] for h in result.history].count("stage2") == 60
+    assert {"content", "style", "tv", "total"} <= set(result.history[0])
+    assert "photo" in result.history[-1] and "photo" not in result.history[0]
+    assert set(result.stages) == {"stage1", "stage2", "best_local_affine"}
+    for key in ("setup", "stage1", "laplacian", "stage2", "postprocess", "total"):
+        assert result.timings[key] >= 0
+    assert result.stopped is None
+    # The loss falls within each stage.
+    s1 = [h["total"] for h in result.history if h["stage"] == "stage1"]
+    s2 = [h["total"] for h in result.history if h["stage"] == "stage2"]
+    assert s1[-1] < 0.5 * s1[0], (s1[0], s1[-1])
+    assert s2[-1] < 0.5 * s2[0], (s2[0], s2[-1])
+
+
+def test_seeded_runs_are_identical_and_callback_and_snapshots(lite_encoder, small_pair):
+    content, style = _tiny(small_pair["content"]), _tiny(small_pair["style"])
+    seen: list[StepInfo] = []
+    kwargs = dict(preset="lite", size=40, num_steps=(6, 4), encoder=lite_encoder, progress=False, seed=3)
+    a = transfer(content, style, callback=seen.append, snapshot_every=2, **kwargs)
+    b = transfer(content, style, **kwargs)
+    assert torch.equal(a.tensor, b.tensor)
+    assert [(s.stage, s.step) for s in seen] == [("stage1", i) for i in range(1, 7)] + [("stage2", i) for i in range(1, 5)]
+    assert all(s.image.shape == (1, 3) + tuple(a.tensor.shape[-2:]) for s in seen)
+    assert seen[0].losses["total"] == pytest.approx(a.history[0]["total"])
+    assert [(st, step) for st, step, _ in a.snapshots] == [("stage1", 2), ("stage1", 4), ("stage1", 6), ("stage2", 2), ("stage2", 4)]
+    c = transfer(content, style, **{**kwargs, "seed": 4})
+    assert not torch.equal(a.tensor, c.tensor)
+
+
+def test_callback_can_stop_a_stage(lite_encoder, small_pair):
+    content, style = _tiny(small_pair["content"]), _tiny(small_pair["style"])
+    result = transfer(content, style, preset="lite", size=32, num_steps=(10, 0), encoder=lite_encoder,
+                      progress=False, callback=lambda info: info.step == 3)
+    assert len(result.history) == 3
+    assert result.stopped == "stage1: stopped by the callback at iteration 3"
+
+
+def test_non_finite_loss_keeps_last_finite_image():
+    target = torch.full((1, 3, 4, 4), 0.5)
+    calls = {"n": 0}
+
+    def objective(x):
+        calls["n"] += 1
+        loss = ((x - target) ** 2).sum()
+        if calls["n"] > 3:
+            loss = loss * float("nan")
+        return {"total": loss}
+
+    init = torch.zeros(1, 3, 4, 4)
+    with pytest.warns(RuntimeWarning, match="the loss became non-finite at iteration 4; kept the last finite image"):
+        x, stopped = run_lbfgs(objective, init, num_steps=10, progress=False)
+    assert stopped == "stage: the loss became non-finite at iteration 4; kept the last finite image"
+    assert bool(torch.isfinite(x).all())
+    assert float(((x - target) ** 2).sum()) < float(((init - target) ** 2).sum())
+
+
+def test_lbfgs_reaches_the_minimum_of_a_quadratic():
+    target = torch.rand(1, 3, 5, 5)
+    history: list = []
+    x, stopped = run_lbfgs(lambda x: {"total": ((x - target) ** 2).sum()}, torch.zeros(1, 3, 5, 5),
+                           num_steps=5, progress=False, history=history)
+    assert torch.allclose(x, target, atol=1e-5)
+    assert [h["step"] for h in history] == [1, 2, 3, 4, 5]
+    x, stopped = run_lbfgs(lambda x: {"total": ((x - target) ** 2).sum()}, torch.zeros(1, 3, 5, 5),
+                           num_steps=50, progress=False, tol_change=1e-6)
+    assert stopped is not None and stopped.startswith("stage: converged at iteration")
+
+
+def test_paper_preset_with_full_random_weights(tmp_path):
+    """The paper's layers (relu4_2, relu5_1) through the real loading code with a Caffe-layout file."""
+    from ._vgg_files import write_caffe_vgg19
+
+    path = tmp_path / "vgg19-caffe-random.pth"
+    write_caffe_vgg19(path, seed=0)
+    rng = np.random.default_rng(0)
+    content = rng.random((40, 52, 3))
+    style = rng.random((36, 36, 3))
+    result = transfer(content, style, preset="paper", size=40, num_steps=(3, 2), weights=path, progress=False)
+    assert result.tensor.shape == (1, 3, 31, 40)
+    assert result.preset.content_layers == ("relu4_2",)
+    assert len(result.history) == 5 and all(np.isfinite(h["total"]) for h in result.history)
+
+
+def test_masks_content_only_labels_fall_back_with_warning():
+    content = np.zeros((6, 8), dtype=np.int64)
+    content[:, 4:] = 2
+    style = np.zeros((5, 5), dtype=np.int64)
+    with pytest.warns(UserWarning, match=r"content mask labels \[2\] do not occur in the style mask"):
+        cm, sm, present, ids = prepare_masks(content, style, (6, 8), (5, 5))
+    assert ids == [0, 2]
+    assert cm.shape == (2, 6, 8) and sm.shape == (2, 5, 5)
+    assert present.tolist() == [True, False]
+    assert float(cm[1].mean()) == pytest.approx(0.5)
+
+
+def test_mask_errors_and_resizing(lite_encoder, small_pair):
+    content, style = small_pair["content"], small_pair["style"]
+    cmask, smask = small_pair["content_mask"], small_pair["style_mask"]
+    kw = dict(preset="lite", size=32, num_steps=(1, 0), encoder=lite_encoder, progress=False)
+    with pytest.raises(ValueError, match="content_mask was given without style_mask: pass both masks"):
+        transfer(content, style, content_mask=cmask, **kw)
+    wrong = np.zeros((100, 100), dtype=np.int64)
+    with pytest.raises(ValueError, match=r"content_mask: the mask is 100x100 \(HxW\) but its image is \d+x\d+, a different aspect ratio"):
+        transfer(content, style, content_mask=wrong, style_mask=smask, **kw)
+    half = np.asarray(Image.fromarray(cmask).resize((cmask.shape[1] // 2, cmask.shape[0] // 2), Image.NEAREST))
+    with pytest.warns(UserWarning, match="resizing the mask with nearest neighbour"):
+        result = transfer(content, style, content_mask=half, style_mask=smask, **kw)
+    assert result.masks["content"].shape == tuple(result.tensor.shape[-2:])
+
+
+def test_bad_arguments(lite_encoder, small_pair):
+    content, style = _tiny(small_pair["content"]), _tiny(small_pair["style"])
+    kw = dict(encoder=lite_encoder, progress=False)
+    with pytest.raises(ValueError, match="preset must be one of 'paper', 'lite', got 'fast'"):
+        transfer(content, style, preset="fast", **kw)
+    with pytest.raises(ValueError, match="num_steps must be >= 0, got -1"):
+        transfer(content, style, preset="lite", num_steps=-1, **kw)
+    with pytest.raises(ValueError, match="smaller than the 3x3 matting window"):
+        transfer(torch.rand(1, 3, 2, 2), style, preset="lite", size=None, **kw)
+    with pytest.raises(ValueError, match="does not output layers"):
+        transfer(content, style, preset="paper", size=32, **kw)
+    with pytest.raises(FileNotFoundError, match="image file not found"):
+        transfer("/nonexistent/photo.png", style, preset="lite", **kw)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message for a machine without CUDA")
+def test_absent_device_is_a_clear_error():
+    with pytest.raises(ValueError, match="'cuda' was requested but no CUDA device is available"):
+        resolve_device("cuda")
+    with pytest.raises(ValueError, match="expected 'auto', 'cpu', 'cuda'"):
+        resolve_device("gpu0")
+    assert resolve_device("auto") == torch.device("cpu")
+
+
+def test_grey_content_image(lite_encoder, small_pair):
+    grey = np.asarray(Image.fromarray(small_pair["content"]).convert("L").resize((40, 30)))
+    result = transfer(grey, _tiny(small_pair["style"]), preset="lite", size=40, num_steps=(2, 2),
+                      encoder=lite_encoder, progress=False)
+    assert result.tensor.shape == (1, 3, 30, 40)
+
+
+def test_metrics_on_request(lite_encoder, small_pair):
+    result = transfer(_tiny(small_pair["content"]), _tiny(small_pair["style"]), preset="lite", size=32,
+                      num_steps=(3, 2), encoder=lite_encoder, progress=False, metrics=True)
+    assert set(result.metrics) == {"style_distance", "matting_energy", "edge_ssim"}
+    assert all(np.isfinite(v) for v in result.metrics.values())
+    assert -1.0 <= result.metrics["edge_ssim"] <= 1.0
+
+
+def test_presets_are_the_papers():
+    paper = PRESETS["paper"]
+    assert paper.content_layers == ("relu4_2",)
+    assert paper.style_layers == ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+    assert (paper.content_weight, paper.style_weight, paper.photo_weight) == (5.0, 1e2, 1e4)
+    assert paper.tv_weight == pytest.approx(1e-3 * 256**2)
+    assert paper.num_steps == (1000, 1000) and paper.history_size == 100 and paper.size == 700
+    assert ps.transfer is transfer
