@@ -230,6 +230,41 @@ def _nearest(rgb: np.ndarray, palette: Palette) -> tuple[np.ndarray, np.ndarray]
     return ids[inverse].reshape(rgb.shape[:2]).astype(np.int64), dist[inverse].reshape(rgb.shape[:2])
 
 
+#: A pixel within this RGB distance of its palette colour is painted in it, not blended.
+EXACT_TOLERANCE = 4.0
+
+
+def reassign_edge_debris(labels: np.ndarray, blended: np.ndarray) -> np.ndarray:
+    """Give anti-aliasing debris the label of the nearest pixel of a solid region.
+
+    Debris is a connected region (8-connectivity) that is thin — no pixel of it has a 5x5
+    neighbourhood all of its own label — and holds at least one ``blended`` pixel (a colour between
+    palette entries). Regions painted in exact palette colours are never touched, however small.
+
+    Parameters
+    ----------
+    labels : ndarray of shape (H, W), int
+    blended : ndarray of shape (H, W), bool
+    """
+    from scipy import ndimage
+
+    full = np.ones((3, 3), dtype=bool)
+    core = np.ones((5, 5), dtype=bool)
+    debris = np.zeros(labels.shape, dtype=bool)
+    for value in np.unique(labels[blended]):
+        region = labels == value
+        components, count = ndimage.label(region, structure=full)
+        interior = ndimage.binary_erosion(region, structure=core, border_value=1)
+        keep = np.ones(count + 1, dtype=bool)
+        keep[np.unique(components[blended & region])] = False  # regions holding blended pixels...
+        keep[np.unique(components[interior])] = True  # ...unless they are solid somewhere
+        debris |= ~keep[components]
+    if not debris.any() or debris.all():
+        return labels
+    _, (iy, ix) = ndimage.distance_transform_edt(debris, return_indices=True)
+    return labels[iy, ix]
+
+
 def decode_color_mask(
     mask: Any,
     palette: Palette | None = None,
@@ -237,6 +272,7 @@ def decode_color_mask(
     strict: bool = False,
     far_threshold: float = DEFAULT_FAR_THRESHOLD,
     max_far_share: float = DEFAULT_MAX_FAR_SHARE,
+    clean_edges: bool = True,
 ) -> DecodedMask:
     """Decode a colour-coded mask into palette ids, every pixel taking its nearest palette colour.
 
@@ -256,6 +292,13 @@ def decode_color_mask(
     max_far_share : float, default 0.05
         A mask with a larger share of far pixels does not look like a label image (a photo, or a
         mask painted in another palette) and is refused with ``ValueError``.
+    clean_edges : bool, default True
+        Give anti-aliasing debris the label of the nearest solid region. An anti-aliased edge between
+        two colours passes through others (black to white through mid-grey, blue to green through
+        light blue), so nearest-colour decoding leaves thin lines of a third label along edges (0.2–0.9 %
+        of the pixels of many DPST masks). A connected region that holds blended colours and has no
+        pixel whose 5x5 neighbourhood is all of its own label (at most 4 px thick everywhere) counts as
+        debris; regions painted in exact palette colours are kept however small.
 
     Returns
     -------
@@ -293,6 +336,8 @@ def decode_color_mask(
             f"{far_threshold:g} from every palette colour (e.g. {example} at row {ys[0]}, column {xs[0]}); "
             "strict=True refuses them. Pass strict=False to give them their nearest colour, or raise far_threshold."
         )
+    if clean_edges:
+        labels = reassign_edge_debris(labels, dist > EXACT_TOLERANCE)
     counts = np.bincount(labels.reshape(-1), minlength=len(palette))
     total = labels.size
     shares = {int(i): float(counts[i] / total) for i in np.nonzero(counts)[0]}
