@@ -55,6 +55,8 @@ def _add_transfer(sub) -> None:
     p.add_argument("-o", "--output", required=True, help="output image path (.png, .jpg, .tif)")
     p.add_argument("--content-mask", help="colour-coded or label-map mask of the content")
     p.add_argument("--style-mask", help="colour-coded or label-map mask of the style")
+    p.add_argument("--auto-masks", type=_positive_int, default=None, metavar="K",
+                   help="segment both photos automatically into K matched regions (0: choose K)")
     p.add_argument("--size", type=_positive_int, default=None, help="long side in pixels (default: preset's, 700 for paper)")
     p.add_argument("--preset", choices=["paper", "lite"], default="paper", help="paper (default) or lite")
     p.add_argument("--steps", type=_steps, default=None, metavar="N[,N2]",
@@ -82,9 +84,14 @@ def _run_transfer(args) -> int:
     # Check every output before hours of work: exists (without --overwrite) or not writable.
     for path in outputs:
         check_writable(path, overwrite=args.overwrite)
+    content_mask, style_mask, auto_k = args.content_mask, args.style_mask, None
+    if args.auto_masks is not None:
+        if content_mask or style_mask:
+            raise ValueError("--auto-masks replaces --content-mask/--style-mask: give one or the other.")
+        content_mask, auto_k = "auto", (args.auto_masks or None)
     result = transfer(
         args.content, args.style,
-        content_mask=args.content_mask, style_mask=args.style_mask,
+        content_mask=content_mask, style_mask=style_mask, auto_k=auto_k,
         preset=args.preset, size=args.size, num_steps=args.steps, device=args.device,
         weights=args.weights, seed=args.seed, postprocess=args.postprocess, progress=not args.quiet,
     )

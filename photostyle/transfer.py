@@ -19,7 +19,7 @@ from PIL import Image
 from torch import nn
 
 from . import _checks
-from .image import ImageLike, resize_long_side, to_pil, to_tensor
+from .image import ImageLike, resize_long_side, resize_to, to_numpy, to_pil, to_tensor
 from .losses import ContentLoss, MaskedStyleLoss, TVLoss, style_targets
 
 __all__ = [
@@ -149,6 +149,23 @@ class TransferResult:
     stopped: str | None = None
     preset: Preset | None = None
 
+    def mask_overlay(self, which: Literal["content", "style"] = "content", *, alpha: float = 0.5,
+                     image: torch.Tensor | None = None) -> Image.Image:
+        """The label map used for ``which`` drawn in colour over its image (default: the result for
+        ``"content"``, the style photo is not kept, so pass ``image=`` for ``"style"``)."""
+        import segmentation
+
+        _checks.check_choice("which", which, ("content", "style"))
+        if self.masks is None:
+            raise ValueError("this result was made without masks; pass content_mask=... to transfer().")
+        if image is None:
+            if which == "style":
+                raise ValueError("pass image= (the style photo at the working size) to overlay the style mask.")
+            image = self.tensor
+        labels = self.masks[which]
+        arr = to_numpy(resize_to(to_tensor(image, name="image"), labels.shape))
+        return Image.fromarray(segmentation.overlay(arr, labels, alpha=alpha))
+
     def save(self, path, *, overwrite: bool = False):
         """Write the final image atomically (see :func:`photostyle.image.save_image`)."""
         from .image import save_image
@@ -212,6 +229,10 @@ def _fit_labels(labels: np.ndarray, image_shape: tuple[int, int], *, name: str) 
         stacklevel=3,
     )
     return _resize_labels(labels, (ih, iw))
+
+
+def _is_auto(mask: Any) -> bool:
+    return isinstance(mask, str) and mask == "auto"
 
 
 def _resize_labels(labels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -480,6 +501,7 @@ def transfer(
     *,
     content_mask: MaskLike = None,
     style_mask: MaskLike = None,
+    auto_k: int | None = None,
     preset: Literal["paper", "lite"] | Preset = "paper",
     size: int | None = None,
     num_steps: int | tuple[int, int] | None = None,
@@ -514,6 +536,10 @@ def transfer(
         Semantic masks: colour-coded images (decoded to the nearest DPST palette colour), integer label
         maps (H, W), or paths to either. Give both or neither. Each must match its image's size or at
         least its aspect ratio (then it is resized with nearest neighbour, with a warning).
+        ``content_mask="auto"`` (style_mask omitted or ``"auto"``) segments both images jointly with
+        :func:`segmentation.auto_segment`, so that the same id marks corresponding regions.
+    auto_k
+        Number of regions for ``"auto"`` masks; None lets the segmenter choose.
     preset
         ``"paper"`` (Caffe VGG-19, the paper's layers and weights, 1000 + 1000 iterations) or
         ``"lite"`` (layers up to relu3_1, for partial weights and speed), or a :class:`Preset`.
@@ -612,19 +638,33 @@ def transfer(
             )
 
     # Masks.
-    if (content_mask is None) != (style_mask is None):
+    auto = _is_auto(content_mask) or _is_auto(style_mask)
+    if auto and not all(m is None or _is_auto(m) for m in (content_mask, style_mask)):
+        raise ValueError(
+            "content_mask='auto' segments both images: leave style_mask out (or pass 'auto' for both), "
+            "or give two mask images."
+        )
+    if auto_k is not None:
+        _checks.check_int("auto_k", auto_k, minimum=1)
+        if not auto:
+            raise ValueError("auto_k is the number of regions of automatic masks: pass it with content_mask='auto'.")
+    if not auto and (content_mask is None) != (style_mask is None):
         given = "content_mask" if content_mask is not None else "style_mask"
         missing = "style_mask" if content_mask is not None else "content_mask"
         raise ValueError(f"{given} was given without {missing}: pass both masks (or neither).")
     masks_used = None
     content_masks = style_masks = present = None
-    if content_mask is not None:
-        if isinstance(content_mask, str) and content_mask == "auto":
-            raise NotImplementedError("automatic masks ('auto') are not available yet; pass mask images.")
+    if auto:
+        import segmentation
+
+        found = segmentation.auto_segment(to_numpy(content_img), to_numpy(style_img), k=auto_k)
+        c_labels, s_labels = found.content_labels, found.style_labels
+    elif content_mask is not None:
         c_labels = _fit_labels(_load_labels(content_mask, name="content_mask"),
                                tuple(content_full.shape[-2:]), name="content_mask")
         s_labels = _fit_labels(_load_labels(style_mask, name="style_mask"),
                                tuple(style_full.shape[-2:]), name="style_mask")
+    if auto or content_mask is not None:
         content_masks, style_masks, present, _ = prepare_masks(
             c_labels, s_labels, tuple(content_img.shape[-2:]), tuple(style_img.shape[-2:])
         )

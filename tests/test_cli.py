@@ -120,3 +120,14 @@ def test_unexpected_failure_is_exit_1(small_files, shared_weights, tmp_path, cap
     argv = ["transfer", small_files["content"], small_files["style"], "-o", tmp_path / "o.png", "--quiet"]
     code, _, err = _run(argv, capsys)
     assert code == 1 and err.strip() == "photostyle: failed: RuntimeError: out of memory"
+
+
+def test_auto_masks_flag(small_files, shared_weights, tmp_path, capsys):
+    out = tmp_path / "auto.png"
+    base = ["transfer", small_files["content"], small_files["style"], "-o", out, "--preset", "lite",
+            "--size", "40", "--steps", "2,1", "--weights", shared_weights, "--quiet"]
+    code, _, err = _run(base + ["--auto-masks", "2"], capsys)
+    assert code == 0, err
+    assert out.exists()
+    code, _, err = _run(base + ["--auto-masks", "2", "--content-mask", small_files["content_mask"], "--overwrite"], capsys)
+    assert code == 2 and "--auto-masks replaces --content-mask/--style-mask" in err

@@ -142,7 +142,8 @@ def test_paper_preset_with_full_random_weights(tmp_path):
     rng = np.random.default_rng(0)
     content = rng.random((40, 52, 3))
     style = rng.random((36, 36, 3))
-    result = transfer(content, style, preset="paper", size=40, num_steps=(3, 2), weights=path, progress=False)
+    with pytest.warns(UserWarning, match="guessed 'caffe' because it has classifier.1 / classifier.4 keys"):
+        result = transfer(content, style, preset="paper", size=40, num_steps=(3, 2), weights=path, progress=False)
     assert result.tensor.shape == (1, 3, 31, 40)
     assert result.preset.content_layers == ("relu4_2",)
     assert len(result.history) == 5 and all(np.isfinite(h["total"]) for h in result.history)
@@ -222,3 +223,22 @@ def test_presets_are_the_papers():
     assert paper.tv_weight == pytest.approx(1e-3 * 256**2)
     assert paper.num_steps == (1000, 1000) and paper.history_size == 100 and paper.size == 700
     assert ps.transfer is transfer
+
+
+def test_automatic_masks(lite_encoder, small_pair):
+    content, style = _tiny(small_pair["content"], 64), _tiny(small_pair["style"], 64)
+    result = transfer(content, style, content_mask="auto", auto_k=2, preset="lite", size=64, num_steps=(2, 1),
+                      encoder=lite_encoder, progress=False)
+    cm, sm = result.masks["content"], result.masks["style"]
+    assert cm.shape == tuple(result.tensor.shape[-2:]) and sm.shape == tuple(style.shape[-2:])
+    assert set(np.unique(cm)) <= {0, 1} and set(np.unique(sm)) <= {0, 1}
+    overlay = result.mask_overlay()
+    assert overlay.size == (cm.shape[1], cm.shape[0])
+    with pytest.raises(ValueError, match="content_mask='auto' segments both images"):
+        transfer(content, style, content_mask="auto", style_mask=small_pair["style_mask"], preset="lite",
+                 encoder=lite_encoder, progress=False)
+    with pytest.raises(ValueError, match="auto_k is the number of regions of automatic masks"):
+        transfer(content, style, auto_k=3, preset="lite", encoder=lite_encoder, progress=False)
+    no_masks = transfer(content, style, preset="lite", size=32, num_steps=(1, 0), encoder=lite_encoder, progress=False)
+    with pytest.raises(ValueError, match="made without masks"):
+        no_masks.mask_overlay()
