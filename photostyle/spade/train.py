@@ -1,0 +1,554 @@
+"""Training a SPADE generator on your own (photo, label map) pairs.
+
+The recipe of Park et al. (2019): a multi-scale PatchGAN discriminator on (labels ⊕ image), the
+hinge GAN loss, discriminator feature matching (weight 10), a VGG-19 perceptual loss (weight 10,
+through :class:`photostyle.encoders.VGG19Encoder`), and with an image encoder (``use_vae``) a KL
+term (weight 0.05); Adam with TTUR: G 1e-4, D 4e-4, betas (0, 0.9). Checkpoints are written in the
+official layout (``latest_net_G.pth``, ``latest_net_D.pth``, ``latest_net_E.pth``) plus
+``spade_config.json``; sample sheets (labels | photo | render) go to ``samples/``.
+
+>>> from photostyle.spade import SPADEConfig, SyntheticLabelDataset, train_spade
+>>> config = SPADEConfig(preset="toy", label_nc=4, contain_dontcare=False, no_instance=True,
+...                      crop_size=32, ngf=8, spade_hidden=32)
+>>> result = train_spade(SyntheticLabelDataset(64, size=32, num_labels=4), config=config,
+...                      steps=300, batch_size=8, vgg_encoder=None, out_dir="runs/toy")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
+
+from .checkpoint import SPADEModel, read_state_dict, save_checkpoint
+from .config import SPADEConfig, get_config
+from .encoder import ConvEncoder, MultiscaleDiscriminator
+from .generator import SPADEGenerator
+from .labels import as_label_tensor, check_labels, encode_labels, resize_labels
+
+__all__ = [
+    "VGG_LAYER_WEIGHTS",
+    "hinge_d_loss",
+    "hinge_g_loss",
+    "feature_matching_loss",
+    "kld_loss",
+    "PerceptualLoss",
+    "make_vgg_encoder",
+    "init_weights",
+    "SyntheticLabelDataset",
+    "PairedFolderDataset",
+    "TrainResult",
+    "train_spade",
+]
+
+#: SPADE's VGG loss weights per layer.
+VGG_LAYER_WEIGHTS: dict[str, float] = {
+    "relu1_1": 1 / 32, "relu2_1": 1 / 16, "relu3_1": 1 / 8, "relu4_1": 1 / 4, "relu5_1": 1.0,
+}
+
+
+# ------------------------------------------------------------------------------------------- losses
+def hinge_d_loss(pred_fake: Sequence[Sequence[torch.Tensor]], pred_real: Sequence[Sequence[torch.Tensor]]
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Discriminator hinge losses (fake, real), averaged over scales: mean(relu(1 ± D))."""
+    fake = sum(F.relu(1 + p[-1]).mean() for p in pred_fake) / len(pred_fake)
+    real = sum(F.relu(1 - p[-1]).mean() for p in pred_real) / len(pred_real)
+    return fake, real
+
+
+def hinge_g_loss(pred_fake: Sequence[Sequence[torch.Tensor]]) -> torch.Tensor:
+    """Generator hinge loss −mean(D(fake)), averaged over scales."""
+    return sum(-p[-1].mean() for p in pred_fake) / len(pred_fake)
+
+
+def feature_matching_loss(pred_fake: Sequence[Sequence[torch.Tensor]],
+                          pred_real: Sequence[Sequence[torch.Tensor]]) -> torch.Tensor:
+    """L1 between the discriminator's intermediate features of fake and real, / number of scales."""
+    total = 0.0
+    for pf, pr in zip(pred_fake, pred_real):
+        for f, r in zip(pf[:-1], pr[:-1]):
+            total = total + F.l1_loss(f, r.detach())
+    return total / len(pred_fake)
+
+
+def kld_loss(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, exp(logvar)) ‖ N(0, I)), summed (as SPADE's KLDLoss)."""
+    return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+
+
+class PerceptualLoss(nn.Module):
+    """SPADE's VGG loss: Σ_layers w_l · L1(F_l(fake), F_l(real)) on images in [-1, 1].
+
+    Parameters
+    ----------
+    encoder
+        Any module mapping an RGB image (B, 3, H, W) in [0, 1] to ``{layer: features}`` (e.g.
+        :class:`photostyle.encoders.VGG19Encoder`); only the layers it returns are used.
+    layer_weights
+        ``{layer: weight}``; default :data:`VGG_LAYER_WEIGHTS` (1/32 … 1 for relu1_1 … relu5_1).
+    """
+
+    def __init__(self, encoder: nn.Module, layer_weights: Mapping[str, float] | None = None):
+        super().__init__()
+        self.encoder = encoder
+        self.layer_weights = dict(layer_weights if layer_weights is not None else VGG_LAYER_WEIGHTS)
+
+    def forward(self, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        ff = self.encoder((fake + 1) / 2)
+        with torch.no_grad():
+            fr = self.encoder((real + 1) / 2)
+        used = [k for k in ff if k in self.layer_weights]
+        if not used:
+            raise ValueError(
+                f"PerceptualLoss: the encoder returned layers {sorted(ff)}, none of {sorted(self.layer_weights)}."
+            )
+        return sum(self.layer_weights[k] * F.l1_loss(ff[k], fr[k]) for k in used)
+
+
+def make_vgg_encoder(weights: Any = None, *, layers: Sequence[str] | None = None) -> nn.Module:
+    """A :class:`photostyle.encoders.VGG19Encoder` for the perceptual loss.
+
+    ``layers`` default to relu1_1 … relu5_1, cut to what ``weights`` hold: with the shared
+    ``vgg19_normalised_conv3_1.pth`` (which ends at conv3_1) that is relu1_1, relu2_1, relu3_1, and a
+    warning says so.
+    """
+    from ..encoders import VGG19Encoder, load_vgg19_weights
+
+    if layers is None:
+        loaded = load_vgg19_weights(weights, progress=False)
+        wanted = list(VGG_LAYER_WEIGHTS)
+        layers = [name for name in wanted if name.replace("relu", "conv") in loaded.available]
+        if not layers:
+            raise ValueError(f"the VGG-19 weights '{loaded.source}' do not reach conv1_1; give full weights.")
+        if len(layers) < len(wanted):
+            warnings.warn(
+                f"VGG perceptual loss: the weights '{loaded.source}' end at {loaded.last_conv}, so the loss uses "
+                f"{', '.join(layers)} only (SPADE uses relu1_1 … relu5_1); give full VGG-19 weights for the "
+                "paper's loss.", stacklevel=2,
+            )
+    enc = VGG19Encoder(list(layers), weights=weights, progress=False)
+    enc.eval()
+    for p in enc.parameters():
+        p.requires_grad_(False)
+    return enc
+
+
+def init_weights(module: nn.Module, *, gain: float = 0.02) -> nn.Module:
+    """SPADE's initialisation: xavier-normal (gain 0.02) for plain convs/linears, zero biases.
+
+    Spectral-normed layers keep PyTorch's default (as they effectively do in the official code).
+    """
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)) and not hasattr(m, "weight_orig"):
+            nn.init.xavier_normal_(m.weight, gain=gain)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+    return module
+
+
+# ----------------------------------------------------------------------------------------- datasets
+_DEFAULT_COLORS = ((0.85, 0.15, 0.15), (0.15, 0.75, 0.2), (0.15, 0.3, 0.9), (0.95, 0.85, 0.2),
+                   (0.6, 0.2, 0.8), (0.2, 0.8, 0.8), (0.95, 0.55, 0.1), (0.5, 0.5, 0.5))
+
+
+class SyntheticLabelDataset(Dataset):
+    """Random label maps of overlapping rectangles, each label painted in its own flat colour.
+
+    Items are ``(labels (H, W) int64, image (3, H, W) float in [0, 1])``; the same ``seed`` gives the
+    same data. Useful to check that a model learns (rendered regions should take their colours).
+
+    Parameters
+    ----------
+    length
+        Number of samples.
+    size
+        Side (H = W) of the maps, or (H, W).
+    num_labels
+        Labels 0 … num_labels − 1 (at most 8 unless ``colors`` is given).
+    colors
+        (num_labels, 3) RGB in [0, 1]; default: distinct saturated colours.
+    noise
+        Std of Gaussian noise added to the photos (0: flat colours).
+    """
+
+    def __init__(self, length: int = 64, *, size: int | tuple[int, int] = 32, num_labels: int = 4,
+                 colors: Sequence[Sequence[float]] | None = None, noise: float = 0.0, seed: int = 0,
+                 rectangles: tuple[int, int] = (2, 5)):
+        h, w = (size, size) if isinstance(size, int) else size
+        if colors is None:
+            if num_labels > len(_DEFAULT_COLORS):
+                raise ValueError(f"num_labels: at most {len(_DEFAULT_COLORS)} without colors=, got {num_labels}.")
+            colors = _DEFAULT_COLORS[:num_labels]
+        self.colors = torch.tensor(colors, dtype=torch.float32)
+        if self.colors.shape != (num_labels, 3):
+            raise ValueError(f"colors: expected shape ({num_labels}, 3), got {tuple(self.colors.shape)}.")
+        self.num_labels = num_labels
+        rng = np.random.default_rng(seed)
+        labels = np.empty((length, h, w), dtype=np.int64)
+        for i in range(length):
+            lab = np.full((h, w), rng.integers(num_labels), dtype=np.int64)
+            for _ in range(rng.integers(rectangles[0], rectangles[1] + 1)):
+                y0, x0 = rng.integers(0, h - h // 4), rng.integers(0, w - w // 4)
+                y1 = rng.integers(y0 + max(2, h // 8), h + 1)
+                x1 = rng.integers(x0 + max(2, w // 8), w + 1)
+                lab[y0:y1, x0:x1] = rng.integers(num_labels)
+            labels[i] = lab
+        self.labels = torch.from_numpy(labels)
+        images = self.colors[self.labels].permute(0, 3, 1, 2).contiguous()
+        if noise > 0:
+            gen = torch.Generator().manual_seed(seed)
+            images = (images + noise * torch.randn(images.shape, generator=gen)).clamp(0, 1)
+        self.images = images
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.labels[index], self.images[index]
+
+
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+_FOLDER_PAIRS = (("images", "labels"), ("train_img", "train_label"), ("img", "label"))
+
+
+class PairedFolderDataset(Dataset):
+    """(photo, label map) pairs from a folder, matched by file name without suffix.
+
+    Layout: ``root/images/*.jpg`` with ``root/labels/*.png`` (also accepted: SPADE's
+    ``train_img``/``train_label`` or ``img``/``label``), and optionally ``root/instances/*.png``.
+    Photos are resized to the config's size (antialiased bilinear), labels and instances by nearest
+    neighbour; ``flip`` mirrors a pair at random. Items: ``(labels, image)`` or, with instances,
+    ``(labels, image, instances)``.
+    """
+
+    def __init__(self, root: str | os.PathLike, *, config: SPADEConfig, flip: bool = True,
+                 image_dir: str | None = None, label_dir: str | None = None, instance_dir: str | None = None):
+        root = Path(root)
+        if not root.is_dir():
+            raise FileNotFoundError(f"data: folder not found: '{root}'.")
+        if image_dir is None or label_dir is None:
+            for i_dir, l_dir in _FOLDER_PAIRS:
+                if (root / i_dir).is_dir() and (root / l_dir).is_dir():
+                    image_dir, label_dir = image_dir or i_dir, label_dir or l_dir
+                    break
+            else:
+                raise FileNotFoundError(
+                    f"data: '{root}' needs an images/ and a labels/ subfolder (photos and label PNGs with "
+                    "matching names); SPADE's train_img/ and train_label/ work too."
+                )
+        if instance_dir is None and (root / "instances").is_dir():
+            instance_dir = "instances"
+
+        def listing(d: str) -> dict[str, Path]:
+            return {p.stem: p for p in sorted((root / d).iterdir()) if p.suffix.lower() in _IMAGE_SUFFIXES}
+
+        images, labels = listing(image_dir), listing(label_dir)
+        instances = listing(instance_dir) if instance_dir else {}
+        names = sorted(set(images) & set(labels))
+        if not names:
+            raise ValueError(
+                f"data: no photo in '{root / image_dir}' has a label map of the same name in '{root / label_dir}'."
+            )
+        unmatched = sorted(set(images) ^ set(labels))
+        if unmatched:
+            warnings.warn(f"data: {len(unmatched)} file(s) without a partner skipped, e.g. {unmatched[:3]}.",
+                          stacklevel=2)
+        if instances and not set(names) <= set(instances):
+            raise ValueError(f"data: '{root / instance_dir}' lacks instance maps for some pairs, e.g. "
+                             f"{sorted(set(names) - set(instances))[:3]}.")
+        self.config = config
+        self.flip = flip
+        self.items = [(images[n], labels[n], instances.get(n)) for n in names]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int):
+        from ..image import resize_to, to_tensor
+
+        img_path, lab_path, inst_path = self.items[index]
+        size = self.config.image_size
+        image = resize_to(to_tensor(img_path, name="photo"), size)[0]
+        labels = resize_labels(as_label_tensor(lab_path, name=f"labels '{lab_path.name}'", preset=self.config), size)[0]
+        inst = None
+        if inst_path is not None:
+            inst = resize_labels(as_label_tensor(inst_path, name="instances"), size)[0]
+        if self.flip and torch.rand(()) < 0.5:
+            image, labels = image.flip(-1), labels.flip(-1)
+            inst = inst.flip(-1) if inst is not None else None
+        return (labels, image) if inst is None else (labels, image, inst)
+
+
+# ------------------------------------------------------------------------------------------ training
+@dataclass
+class TrainResult:
+    """Outcome of :func:`train_spade`: the trained model (eval mode, on the training device), the
+    discriminator, one dict of losses per step, and the output folder (None without ``out_dir``)."""
+
+    model: SPADEModel
+    discriminator: MultiscaleDiscriminator
+    history: list[dict[str, float]] = field(default_factory=list)
+    out_dir: Path | None = None
+    seconds: float = 0.0
+
+
+def _sample_sheet(labels: torch.Tensor, real: torch.Tensor, fake: torch.Tensor, config: SPADEConfig,
+                  path: Path) -> None:
+    """Rows of (coloured labels | photo | render) for up to 4 samples, written atomically."""
+    from PIL import Image
+
+    from ..image import atomic_write_path
+    from .palette import colorize
+
+    rows = []
+    for i in range(min(4, labels.shape[0])):
+        lab = colorize(labels[i].cpu().numpy(), preset=config)
+        ph = (real[i].clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
+        fk = (((fake[i].clamp(-1, 1) + 1) / 2).permute(1, 2, 0).detach().cpu().numpy() * 255).round().astype(np.uint8)
+        rows.append(np.concatenate([lab, ph, fk], axis=1))
+    sheet = np.concatenate(rows, axis=0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write_path(path, overwrite=True) as tmp:
+        Image.fromarray(sheet).save(tmp, format="PNG")
+
+
+def _batches(loader: DataLoader):
+    while True:
+        yielded = False
+        for batch in loader:
+            yielded = True
+            yield batch
+        if not yielded:
+            raise ValueError("data: the dataset gave no batch; it is empty or smaller than batch_size.")
+
+
+def train_spade(
+    data: str | os.PathLike | Dataset,
+    *,
+    config: SPADEConfig | str,
+    steps: int = 1000,
+    batch_size: int = 4,
+    out_dir: str | os.PathLike | None = None,
+    lr_g: float = 1e-4,
+    lr_d: float = 4e-4,
+    betas: tuple[float, float] = (0.0, 0.9),
+    lambda_feat: float = 10.0,
+    lambda_vgg: float = 10.0,
+    lambda_kld: float = 0.05,
+    vgg_encoder: nn.Module | str | None = "auto",
+    vgg_weights: Any = None,
+    ndf: int = 64,
+    n_layers_D: int = 4,
+    num_D: int = 2,
+    sample_every: int | None = 500,
+    save_every: int | None = 1000,
+    resume: bool = False,
+    overwrite: bool = False,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+    num_workers: int = 0,
+    callback: Callable[[int, dict[str, float]], Any] | None = None,
+) -> TrainResult:
+    """Train a SPADE generator (and, with ``config.use_vae``, its image encoder) on (photo, labels) pairs.
+
+    Parameters
+    ----------
+    data
+        A folder (see :class:`PairedFolderDataset`) or a ``Dataset`` of ``(labels (H, W) int,
+        image (3, H, W) in [0, 1][, instances (H, W)])``; items are resized to ``config.image_size``.
+    config
+        A :class:`SPADEConfig` or preset name; e.g. ``get_config("coco", use_vae=True)`` or a small one
+        (``ngf=16``) for quick runs.
+    steps
+        Generator updates (each followed by one discriminator update).
+    batch_size
+        Pairs per step (>= 2: the generator's batch norms need more than one value per channel).
+    out_dir
+        Where checkpoints (``latest_net_G.pth`` …, ``spade_config.json``) and ``samples/`` go; None:
+        nothing is written.
+    lr_g, lr_d, betas
+        Adam settings (TTUR: 1e-4, 4e-4, (0, 0.9)).
+    lambda_feat, lambda_vgg, lambda_kld
+        Loss weights; 0 disables a term.
+    vgg_encoder
+        The perceptual loss network: a module returning ``{layer: features}`` for images in [0, 1];
+        "auto": :func:`make_vgg_encoder` with ``vgg_weights``; None: no VGG loss.
+    ndf, n_layers_D, num_D
+        Discriminator width, depth and number of scales.
+    sample_every, save_every
+        Write a sample sheet / checkpoints every this many steps (and at the end); None: only at the end.
+    resume
+        Continue from the checkpoints in ``out_dir``.
+    overwrite
+        Allow starting afresh in an ``out_dir`` that already holds checkpoints (they are replaced).
+    seed
+        Seeds initialisation, data order and noise.
+    device
+        "cpu", "cuda", "auto"; asking for CUDA where there is none raises ValueError.
+    callback
+        Called as ``callback(step, losses)`` after every step; return True to stop.
+    """
+    from .render import resolve_device
+
+    config = get_config(config)
+    for name, value in (("steps", steps), ("batch_size", batch_size), ("ndf", ndf), ("n_layers_D", n_layers_D),
+                        ("num_D", num_D)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    if batch_size < 2:
+        raise ValueError("batch_size must be >= 2: the generator's batch norms need more than one sample.")
+    for name, value in (("lr_g", lr_g), ("lr_d", lr_d), ("lambda_feat", lambda_feat),
+                        ("lambda_vgg", lambda_vgg), ("lambda_kld", lambda_kld)):
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value < 0:
+            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}.")
+    dev = resolve_device(device)
+    torch.manual_seed(seed)
+
+    dataset = PairedFolderDataset(data, config=config) if isinstance(data, (str, os.PathLike)) else data
+    if not isinstance(dataset, Dataset) and not hasattr(dataset, "__getitem__"):
+        raise TypeError(f"data: expected a folder path or a torch Dataset, got {type(data).__name__}.")
+    if len(dataset) < batch_size:
+        raise ValueError(f"data: {len(dataset)} pair(s) but batch_size={batch_size}; lower batch_size.")
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=True, num_workers=num_workers,
+                        generator=torch.Generator().manual_seed(seed))
+
+    generator = init_weights(SPADEGenerator(config)).to(dev)
+    encoder = init_weights(ConvEncoder.from_config(config)).to(dev) if config.use_vae else None
+    disc = init_weights(MultiscaleDiscriminator(config.semantic_nc + 3, ndf=ndf, n_layers=n_layers_D,
+                                                num_D=num_D)).to(dev)
+    out = Path(out_dir) if out_dir is not None else None
+    if out is not None and out.exists() and not out.is_dir():
+        raise ValueError(f"out_dir '{out}' is a file; give a folder for checkpoints and samples.")
+    if out is not None and (out / "latest_net_G.pth").exists() and not (resume or overwrite):
+        raise FileExistsError(
+            f"out_dir '{out}' already holds a checkpoint; pass resume=True to continue it, overwrite=True to "
+            "replace it (CLI: --resume / --overwrite), or choose another folder."
+        )
+    if resume:
+        if out is None or not (out / "latest_net_G.pth").exists():
+            raise FileNotFoundError(f"resume: no latest_net_G.pth in out_dir {str(out)!r} to continue from.")
+        generator.load_state_dict(read_state_dict(out / "latest_net_G.pth"), strict=True)
+        if (out / "latest_net_D.pth").exists():
+            disc.load_state_dict(read_state_dict(out / "latest_net_D.pth"), strict=True)
+        if encoder is not None and (out / "latest_net_E.pth").exists():
+            encoder.load_state_dict(read_state_dict(out / "latest_net_E.pth"), strict=True)
+
+    perceptual = None
+    if lambda_vgg > 0 and vgg_encoder is not None:
+        enc = make_vgg_encoder(vgg_weights) if isinstance(vgg_encoder, str) and vgg_encoder == "auto" else vgg_encoder
+        if isinstance(enc, str):
+            raise ValueError(f"vgg_encoder: expected 'auto', None or a module, got {enc!r}.")
+        perceptual = PerceptualLoss(enc).to(dev)
+
+    g_params = list(generator.parameters()) + (list(encoder.parameters()) if encoder is not None else [])
+    opt_g = torch.optim.Adam(g_params, lr=lr_g, betas=betas)
+    opt_d = torch.optim.Adam(disc.parameters(), lr=lr_d, betas=betas)
+    generator.train()
+    disc.train()
+    if encoder is not None:
+        encoder.train()
+
+    history: list[dict[str, float]] = []
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=steps, desc="train-spade", unit="step")
+    t0 = time.perf_counter()
+    batches = _batches(loader)
+    last = None
+    try:
+        for step in range(1, steps + 1):
+            batch = next(batches)
+            labels, real = batch[0], batch[1]
+            inst = batch[2] if len(batch) > 2 else None
+            labels = as_label_tensor(labels).to(dev)
+            check_labels(labels, config, name="data labels")
+            if tuple(labels.shape[-2:]) != config.image_size:
+                labels = resize_labels(labels, config.image_size)
+            real = real.to(dev, torch.float32)
+            if tuple(real.shape[-2:]) != config.image_size:
+                real = F.interpolate(real, size=config.image_size, mode="bilinear", align_corners=False)
+            if inst is not None:
+                inst = resize_labels(as_label_tensor(inst).to(dev), config.image_size)
+            seg = encode_labels(labels, config, instances=inst)
+            real_pm = real * 2 - 1
+
+            # Generator (and encoder) update.
+            losses: dict[str, float] = {}
+            z = None
+            total_g = 0.0
+            if encoder is not None:
+                mu, logvar = encoder(real_pm)
+                z = ConvEncoder.reparameterize(mu, logvar)
+                if lambda_kld > 0:
+                    kld = kld_loss(mu, logvar) * lambda_kld
+                    total_g = total_g + kld
+                    losses["KLD"] = float(kld.detach())
+            fake = generator(seg, z=z)
+            preds = disc(torch.cat([torch.cat([seg, fake], 1), torch.cat([seg, real_pm], 1)], 0))
+            pred_fake = [[t[: t.shape[0] // 2] for t in p] for p in preds]
+            pred_real = [[t[t.shape[0] // 2:] for t in p] for p in preds]
+            g_gan = hinge_g_loss(pred_fake)
+            total_g = total_g + g_gan
+            losses["G_GAN"] = float(g_gan.detach())
+            if lambda_feat > 0:
+                feat = feature_matching_loss(pred_fake, pred_real) * lambda_feat
+                total_g = total_g + feat
+                losses["G_feat"] = float(feat.detach())
+            if perceptual is not None:
+                vgg = perceptual(fake, real_pm) * lambda_vgg
+                total_g = total_g + vgg
+                losses["G_VGG"] = float(vgg.detach())
+            opt_g.zero_grad(set_to_none=True)
+            total_g.backward()
+            opt_g.step()
+
+            # Discriminator update on the (detached) fake of this step.
+            fake_d = fake.detach()
+            preds = disc(torch.cat([torch.cat([seg, fake_d], 1), torch.cat([seg, real_pm], 1)], 0))
+            d_fake, d_real = hinge_d_loss([[t[: t.shape[0] // 2] for t in p] for p in preds],
+                                          [[t[t.shape[0] // 2:] for t in p] for p in preds])
+            opt_d.zero_grad(set_to_none=True)
+            (d_fake + d_real).backward()
+            opt_d.step()
+            losses["D_fake"], losses["D_real"] = float(d_fake.detach()), float(d_real.detach())
+            losses["step"] = step
+            history.append(losses)
+            last = (labels, real, fake_d)
+
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items() if k != "step"}, refresh=False)
+            if out is not None and sample_every and step % sample_every == 0:
+                _sample_sheet(labels, real, fake_d, config, out / "samples" / f"step_{step:06d}.png")
+            if out is not None and save_every and step % save_every == 0:
+                save_checkpoint(out, generator=generator, encoder=encoder, discriminator=disc)
+            if callback is not None and callback(step, losses):
+                break
+    finally:
+        if bar is not None:
+            bar.close()
+    if out is not None:
+        save_checkpoint(out, generator=generator, encoder=encoder, discriminator=disc)
+        if last is not None:
+            _sample_sheet(*last, config, out / "samples" / "final.png")
+    generator.eval()
+    if encoder is not None:
+        encoder.eval()
+    disc.eval()
+    model = SPADEModel(generator=generator, config=config, encoder=encoder)
+    return TrainResult(model=model, discriminator=disc, history=history, out_dir=out,
+                       seconds=time.perf_counter() - t0)

@@ -1,0 +1,158 @@
+"""Training: a tiny model really learns on the CPU; losses; folders, checkpoints and samples."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from _spade_helpers import toy_config
+from photostyle.spade import (
+    PairedFolderDataset,
+    PerceptualLoss,
+    SPADEGenerator,
+    SPADEModel,
+    SyntheticLabelDataset,
+    encode_labels,
+    feature_matching_loss,
+    hinge_d_loss,
+    hinge_g_loss,
+    init_weights,
+    kld_loss,
+    load_model,
+    make_vgg_encoder,
+    render,
+    train_spade,
+)
+
+
+def _region_errors(model: SPADEModel, data: SyntheticLabelDataset) -> np.ndarray:
+    """Distance (RGB in [0, 1]) between each label's mean rendered colour and its true colour."""
+    model.generator.eval()
+    with torch.no_grad():
+        out = (model.generator(encode_labels(data.labels, model.config)) + 1) / 2
+    pixels = out.permute(0, 2, 3, 1)
+    return np.array([float((pixels[data.labels == k].mean(0) - data.colors[k]).norm())
+                     for k in range(data.num_labels)])
+
+
+def test_tiny_model_learns_label_colours():
+    config = toy_config()  # ngf 4, 32x32, 4 labels
+    train = SyntheticLabelDataset(64, size=32, num_labels=4, seed=0)
+    held_out = SyntheticLabelDataset(16, size=32, num_labels=4, seed=1)
+    torch.manual_seed(1)
+    before = _region_errors(SPADEModel(init_weights(SPADEGenerator(config)), config), held_out)
+    # The full recipe (hinge GAN + feature matching) without VGG; for a run this short, G learns at
+    # D's rate (4e-4) instead of TTUR's 1e-4.
+    result = train_spade(train, config=config, steps=300, batch_size=8, lr_g=4e-4, vgg_encoder=None,
+                         ndf=16, n_layers_D=3, num_D=2, seed=1, progress=False)
+    after = _region_errors(result.model, held_out)
+    assert len(result.history) == 300
+    assert {"G_GAN", "G_feat", "D_fake", "D_real"} <= set(result.history[-1])
+    assert after.max() < 0.3, (before, after)  # the mean of all colours is ~0.5-0.7 away
+    assert after.mean() < 0.15, (before, after)
+    assert after.mean() < 0.3 * before.mean(), (before, after)
+    # and render() on the trained model paints each region in its colour
+    labels = np.zeros((32, 32), dtype=np.int64)
+    labels[:, 16:] = 2
+    img = render(labels, checkpoint=result.model).tensor[0]
+    assert float((img[:, :, 4:12].mean((1, 2)) - train.colors[0]).norm()) < 0.3
+    assert float((img[:, :, 20:28].mean((1, 2)) - train.colors[2]).norm()) < 0.3
+
+
+def test_gan_losses_known_values():
+    pf = [[torch.zeros(1, 2, 2, 2), torch.full((1, 1, 2, 2), 0.5)]]
+    pr = [[torch.ones(1, 2, 2, 2), torch.full((1, 1, 2, 2), 2.0)]]
+    fake, real = hinge_d_loss(pf, pr)
+    assert fake.item() == pytest.approx(1.5) and real.item() == pytest.approx(0.0)
+    assert hinge_g_loss(pf).item() == pytest.approx(-0.5)
+    assert feature_matching_loss(pf, pr).item() == pytest.approx(1.0)
+    assert kld_loss(torch.zeros(2, 3), torch.zeros(2, 3)).item() == 0.0
+    assert kld_loss(torch.ones(1, 2), torch.zeros(1, 2)).item() == pytest.approx(1.0)
+
+
+class _MeanColour(torch.nn.Module):
+    """A duck-typed 'encoder': {layer: features} for images in [0, 1]."""
+
+    def forward(self, x):
+        assert 0 <= float(x.detach().min()) and float(x.detach().max()) <= 1
+        return {"relu1_1": x, "relu2_1": x.mean(1, keepdim=True), "other": x}
+
+
+def test_perceptual_loss_takes_any_encoder():
+    loss = PerceptualLoss(_MeanColour())
+    fake = torch.zeros(1, 3, 4, 4, requires_grad=True)
+    real = torch.ones(1, 3, 4, 4)
+    value = loss(fake * 2 - 1, real * 2 - 1)
+    assert value.item() == pytest.approx(1 / 32 + 1 / 16)  # L1 of 0 vs 1 at relu1_1 and relu2_1
+    value.backward()
+    assert fake.grad is not None and fake.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="none of"):
+        PerceptualLoss(_MeanColour(), {"relu5_1": 1.0})(fake, real)
+
+
+def test_vgg_encoder_falls_back_to_layers_the_weights_have(shared_weights):
+    with pytest.warns(UserWarning, match=r"end at conv3_1, so the loss uses relu1_1, relu2_1, relu3_1"):
+        enc = make_vgg_encoder(shared_weights)
+    feats = enc(torch.rand(1, 3, 16, 16))
+    assert set(feats) == {"relu1_1", "relu2_1", "relu3_1"}
+    loss = PerceptualLoss(enc)
+    assert loss(torch.zeros(1, 3, 16, 16), torch.zeros(1, 3, 16, 16)).item() == 0.0
+
+
+def _write_pairs(root, n=4, size=40):
+    data = SyntheticLabelDataset(n, size=size, num_labels=3, seed=5)
+    (root / "images").mkdir(parents=True)
+    (root / "labels").mkdir()
+    for i in range(n):
+        img = (data.images[i].permute(1, 2, 0).numpy() * 255).astype(np.uint8)
+        Image.fromarray(img).save(root / "images" / f"pair{i}.jpg", quality=95)
+        Image.fromarray(data.labels[i].numpy().astype(np.uint8), mode="L").save(root / "labels" / f"pair{i}.png")
+    return data
+
+
+def test_folder_training_writes_official_layout(tmp_path, shared_weights):
+    _write_pairs(tmp_path / "data")
+    config = toy_config(label_nc=3, use_vae=True, z_dim=8)
+    ds = PairedFolderDataset(tmp_path / "data", config=config)
+    labels, image = ds[0]
+    assert labels.shape == (32, 32) and image.shape == (3, 32, 32) and labels.max() < 3
+    out = tmp_path / "run"
+    with pytest.warns(UserWarning, match="relu1_1, relu2_1, relu3_1"):
+        result = train_spade(tmp_path / "data", config=config, steps=3, batch_size=2, out_dir=out,
+                             vgg_weights=shared_weights, ndf=4, n_layers_D=2, num_D=2, sample_every=2,
+                             save_every=2, progress=False)
+    assert {"KLD", "G_VGG", "G_feat"} <= set(result.history[-1])
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["latest_net_D.pth", "latest_net_E.pth", "latest_net_G.pth", "samples", "spade_config.json"]
+    assert sorted(p.name for p in (out / "samples").iterdir()) == ["final.png", "step_000002.png"]
+    sheet = Image.open(out / "samples" / "final.png")
+    assert sheet.size == (3 * 32, 2 * 32)
+    model = load_model(out)
+    assert model.config == config and model.encoder is not None
+    g_trained = result.model.generator.state_dict()
+    assert all(torch.equal(v, g_trained[k]) for k, v in model.generator.state_dict().items())
+    with pytest.raises(FileExistsError, match="already holds a checkpoint"):
+        train_spade(tmp_path / "data", config=config, steps=1, batch_size=2, out_dir=out, vgg_encoder=None)
+    # resume continues from the saved state
+    again = train_spade(tmp_path / "data", config=config, steps=1, batch_size=2, out_dir=out, resume=True,
+                        vgg_encoder=None, ndf=4, n_layers_D=2, num_D=2, progress=False)
+    assert len(again.history) == 1
+
+
+def test_training_bad_input(tmp_path):
+    config = toy_config()
+    data = SyntheticLabelDataset(4, size=32, num_labels=4)
+    with pytest.raises(ValueError, match="batch_size must be >= 2"):
+        train_spade(data, config=config, steps=1, batch_size=1, vgg_encoder=None)
+    with pytest.raises(ValueError, match="4 pair"):
+        train_spade(data, config=config, steps=1, batch_size=8, vgg_encoder=None)
+    with pytest.raises(ValueError, match="out of range"):
+        train_spade(data, config=toy_config(label_nc=2), steps=1, batch_size=2, vgg_encoder=None, progress=False)
+    with pytest.raises(FileNotFoundError, match="needs an images/ and a labels/"):
+        train_spade(tmp_path, config=config, steps=1, vgg_encoder=None)
+    with pytest.raises(FileNotFoundError, match="folder not found"):
+        train_spade(tmp_path / "nope", config=config, steps=1, vgg_encoder=None)
+    with pytest.raises(FileNotFoundError, match="resume"):
+        train_spade(data, config=config, steps=1, batch_size=2, vgg_encoder=None, resume=True, out_dir=tmp_path)
