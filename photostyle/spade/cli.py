@@ -10,19 +10,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..cli import _positive_int as _nonneg_int
+from ..cli import _steps
 from .config import PRESETS
 
 __all__ = ["add_subcommands", "run_render", "run_train"]
-
-
-def _nonneg_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
-    return value
 
 
 def _pos_int(text: str) -> int:
@@ -30,14 +22,6 @@ def _pos_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
     return value
-
-
-def _steps(text: str):
-    parts = text.split(",")
-    if len(parts) not in (1, 2):
-        raise argparse.ArgumentTypeError(f"expected N or N1,N2 (iterations per stage), got {text!r}")
-    values = tuple(_nonneg_int(p) for p in parts)
-    return values[0] if len(values) == 1 else values
 
 
 def add_subcommands(subparsers) -> None:

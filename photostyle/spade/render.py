@@ -72,24 +72,13 @@ class RestyleResult:
 
 
 def resolve_device(device: str | torch.device | None, *, default: torch.device | None = None) -> torch.device:
-    """None → ``default`` (or CPU); "auto" → CUDA if available; "cuda" without CUDA → ValueError."""
+    """None → ``default`` (or CPU); otherwise :func:`photostyle.transfer.resolve_device` ("auto" → CUDA
+    if available; an absent device → ValueError)."""
+    from ..transfer import resolve_device as _resolve
+
     if device is None:
         return default if default is not None else torch.device("cpu")
-    if isinstance(device, str) and device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"device: expected 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}.") from exc
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(
-                "device: 'cuda' was asked for but torch sees no CUDA device "
-                f"(torch {torch.__version__}); use device='cpu' or 'auto'."
-            )
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ValueError(f"device: {dev} asked for but only {torch.cuda.device_count()} CUDA device(s) exist.")
-    return dev
+    return _resolve(device)
 
 
 def _as_model(checkpoint: Any, preset: SPADEConfig | str | None, device: torch.device | None) -> SPADEModel:

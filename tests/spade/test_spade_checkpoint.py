@@ -111,7 +111,7 @@ def test_trained_folder_round_trip_with_encoder(tmp_path):
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_cuda_asked_where_there_is_none():
     g = SPADEGenerator(toy_config())
-    with pytest.raises(ValueError, match="'cuda' was asked for but torch sees no CUDA device"):
+    with pytest.raises(ValueError, match="'cuda' was requested but no CUDA device is available"):
         render(np.zeros((32, 32), dtype=np.int64), checkpoint=g, device="cuda")
 
 
