@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_core.py                 # both presets, CPU (or CUDA if present)
     .venv/bin/python benchmarks/bench_core.py --preset lite --steps 5 --device cpu
 
-What it measures, on DPST pair 9 from ../shared (content 700 px long side, its masks):
+What it measures, on DPST pair 30 from ../shared (content 700 px long side, its masks):
 - the matting Laplacian build (best of 3) and its size;
 - one L-BFGS iteration of stage 2, split into its parts, each forward + backward:
   VGG (the encoder up to the deepest layer), Gram/mask (content and masked per-label style losses on
@@ -65,10 +65,10 @@ def run_one(preset_name: str, steps: int, device_name: str) -> dict:
     device = resolve_device(device_name)
     preset = PRESETS[preset_name]
     pair = SHARED / "data" / "dpst"
-    content = resize_long_side(to_tensor(pair / "input" / "in9.png"), 700).to(device)
-    style = resize_long_side(to_tensor(pair / "style" / "tar9.png"), 700).to(device)
-    cl = _load_labels(pair / "segmentation" / "in9.png", name="content_mask")
-    sl = _load_labels(pair / "segmentation" / "tar9.png", name="style_mask")
+    content = resize_long_side(to_tensor(pair / "input" / "in30.png"), 700).to(device)
+    style = resize_long_side(to_tensor(pair / "style" / "tar30.png"), 700).to(device)
+    cl = _load_labels(pair / "segmentation" / "in30.png", name="content_mask")
+    sl = _load_labels(pair / "segmentation" / "tar30.png", name="style_mask")
     cm, sm, present, ids = prepare_masks(cl, sl, tuple(content.shape[-2:]), tuple(style.shape[-2:]))
 
     layers = tuple(dict.fromkeys(preset.content_layers + preset.style_layers))
@@ -167,7 +167,7 @@ def main() -> int:
             return 1
         rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     r0 = rows[0]
-    print(f"photostyle core benchmark: DPST pair 9 at {r0['size'][0]}x{r0['size'][1]}, {r0['labels']} labels, "
+    print(f"photostyle core benchmark: DPST pair 30 at {r0['size'][0]}x{r0['size'][1]}, {r0['labels']} labels, "
           f"device {r0['device']}, {r0['threads']} threads")
     print(f"matting Laplacian build: {r0['laplacian_build_s']:.3f} s (best of 3), nnz {r0['laplacian_nnz']:,}")
     print()

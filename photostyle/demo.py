@@ -43,7 +43,7 @@ def choose_preset(weights_path: str | None) -> tuple[str, str | None]:
     deepest = loaded.available[-1] if loaded.available else "nothing"
     return "lite", (
         f"the VGG-19 weights in '{weights_path}' end at {deepest}; the paper preset needs conv4_2 and "
-        "conv5_1, so the demo uses the 'lite' preset (layers up to relu3_1)."
+        "conv5_1, so the 'lite' preset (layers up to relu3_1) is used."
     )
 
 

@@ -1,0 +1,226 @@
+"""Regenerate the README's pictures (docs/images/*.png) with the library, from photos the project may ship.
+
+    .venv/bin/python scripts/make_readme_figures.py                 # every figure that does not exist yet
+    .venv/bin/python scripts/make_readme_figures.py --overwrite     # all of them again
+    .venv/bin/python scripts/make_readme_figures.py --only hero masks --size 256 --steps 150
+
+Only scikit-image's bundled photos are used (``skimage.data.coffee()``, ``rocket()``, ``chelsea()``,
+``astronaut()``), never ../shared/data, whose licence forbids committing its images.
+
+Figures
+-------
+hero.png
+    content | style | result: coffee in the look of the rocket launch pad at dusk.
+masks.png
+    automatic masks (``segmentation.auto_segment``) over both photos, then the result without and with them.
+nb01.png ... nb04.png
+    each notebook's main figure: the notebook is executed (nbclient) with ``PHOTOSTYLE_NB_PHOTOS=shipped``
+    and ``PHOTOSTYLE_NB_FIGURES`` pointing at a temporary folder, where it saves that figure.
+
+Weights: ``--weights``, else ``$PHOTOSTYLE_VGG_WEIGHTS``, else ../shared's partial VGG-19 (the 'lite'
+preset), else the paper's Caffe VGG-19, downloaded on first use (the 'paper' preset). On a CPU the whole
+run takes several minutes. Existing files are never replaced without ``--overwrite``; each file is written
+to a temporary name and renamed, and kept under ``--max-kb`` by lowering the resolution.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+SHARED_WEIGHTS = SHARED / "weights" / "vgg19_normalised_conv3_1.pth"
+NOTEBOOKS = {
+    "nb01.png": "01_quickstart.ipynb",
+    "nb02.png": "02_masks.ipynb",
+    "nb03.png": "03_paint_to_photo.ipynb",
+    "nb04.png": "04_quality_and_speed.ipynb",
+}
+FIGURES = ["hero.png", "masks.png", *NOTEBOOKS]
+sys.path.insert(0, str(ROOT))
+
+
+def _weights(arg: str | None) -> str | None:
+    if arg:
+        return arg
+    if os.environ.get("PHOTOSTYLE_VGG_WEIGHTS"):
+        return os.environ["PHOTOSTYLE_VGG_WEIGHTS"]
+    return str(SHARED_WEIGHTS) if SHARED_WEIGHTS.exists() else None
+
+
+def _png_bytes(image, max_bytes: int) -> bytes:
+    """PNG of a PIL image, scaled down in steps until it fits in ``max_bytes``."""
+    from PIL import Image
+
+    image = image.convert("RGB")
+    scale = 1.0
+    while True:
+        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+        candidate = image if scale == 1.0 else image.resize(size, Image.LANCZOS)
+        buf = io.BytesIO()
+        candidate.save(buf, format="PNG", optimize=True)
+        if buf.tell() <= max_bytes or min(size) < 64:
+            return buf.getvalue()
+        scale *= 0.85
+
+
+def _write(data: bytes, path: Path, overwrite: bool) -> None:
+    from photostyle.image import atomic_write_path
+
+    with atomic_write_path(path, overwrite=overwrite) as tmp:
+        tmp.write_bytes(data)
+    print(f"  wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path} ({len(data) // 1024} KB)")
+
+
+def _figure_image(fig, dpi: int):
+    from PIL import Image
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", facecolor="white")
+    buf.seek(0)
+    return Image.open(buf).convert("RGB")
+
+
+def make_hero(args, weights, preset) -> bytes:
+    from skimage import data
+
+    import photostyle as ps
+    from photostyle.display import show_images
+
+    content, style = data.coffee(), data.rocket()
+    t0 = time.perf_counter()
+    result = ps.transfer(content, style, preset=preset, size=args.size, num_steps=args.steps, weights=weights,
+                         device=args.device, progress=args.progress)
+    print(f"  hero: {time.perf_counter() - t0:.0f} s")
+    fig = show_images({"content": content, "style": style, "result": result.image}, size=2.6)
+    return _png_bytes(_figure_image(fig, args.dpi), args.max_kb * 1024)
+
+
+def make_masks(args, weights, preset) -> bytes:
+    from skimage import data
+
+    import photostyle as ps
+    import segmentation
+    from photostyle.display import show_images
+
+    content, style = data.astronaut(), data.rocket()
+    auto = segmentation.auto_segment(content, style, k=args.k)
+    common = dict(preset=preset, size=args.size, num_steps=args.steps, weights=weights, device=args.device,
+                  progress=args.progress)
+    t0 = time.perf_counter()
+    plain = ps.transfer(content, style, **common)
+    masked = ps.transfer(content, style, content_mask=auto.content_labels, style_mask=auto.style_labels, **common)
+    print(f"  masks: {time.perf_counter() - t0:.0f} s (k = {auto.k}, matched {auto.matched})")
+    fig = show_images({
+        "content + automatic masks": segmentation.overlay(content, auto.content_labels, alpha=0.45),
+        "style + automatic masks": segmentation.overlay(style, auto.style_labels, alpha=0.45),
+        "without masks": plain.image,
+        "with the masks": masked.image,
+    }, size=2.6)
+    return _png_bytes(_figure_image(fig, args.dpi), args.max_kb * 1024)
+
+
+def make_notebook_figures(args, weights, wanted: list[str]) -> dict[str, bytes]:
+    """Execute the notebooks that make the wanted figures; return {figure name: PNG bytes}."""
+    from PIL import Image
+
+    out: dict[str, bytes] = {}
+    with tempfile.TemporaryDirectory(prefix="photostyle-figures-") as tmp:
+        env = dict(os.environ)
+        env.update({
+            "PHOTOSTYLE_NB_PHOTOS": "shipped",
+            "PHOTOSTYLE_NB_FIGURES": tmp,
+            "PHOTOSTYLE_NB_OUT": str(Path(tmp) / "outputs"),
+            "PHOTOSTYLE_NB_SIZE": str(args.nb_size),
+            "PHOTOSTYLE_NB_STEPS": str(args.nb_steps),
+            "PHOTOSTYLE_NB_PROGRESS": "0",
+        })
+        if weights:
+            env["PHOTOSTYLE_VGG_WEIGHTS"] = weights
+        for figure in wanted:
+            notebook = NOTEBOOKS[figure]
+            t0 = time.perf_counter()
+            code = (
+                "import sys, nbformat, nbclient\n"
+                "nb = nbformat.read(sys.argv[1], as_version=4)\n"
+                "nbclient.NotebookClient(nb, timeout=1800, kernel_name='python3',\n"
+                "                        resources={'metadata': {'path': sys.argv[2]}}).execute()\n"
+            )
+            subprocess.run([sys.executable, "-c", code, str(ROOT / "notebooks" / notebook), str(ROOT / "notebooks")],
+                           env=env, check=True)
+            saved = Path(tmp) / figure
+            if not saved.exists():
+                raise RuntimeError(f"{notebook} ran but saved no {figure} into PHOTOSTYLE_NB_FIGURES.")
+            with Image.open(saved) as im:
+                out[figure] = _png_bytes(im, args.max_kb * 1024)
+            print(f"  {figure}: {notebook} ran in {time.perf_counter() - t0:.0f} s")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "images", help="folder of the figures")
+    parser.add_argument("--only", nargs="+", choices=[f.removesuffix(".png") for f in FIGURES],
+                        help="make only these figures")
+    parser.add_argument("--overwrite", action="store_true", help="replace figures that exist")
+    parser.add_argument("--weights", help="VGG-19 weights (default: $PHOTOSTYLE_VGG_WEIGHTS or ../shared's)")
+    parser.add_argument("--size", type=int, default=256, help="long side of hero and masks (px)")
+    parser.add_argument("--steps", type=int, default=150, help="L-BFGS iterations per stage, hero and masks")
+    parser.add_argument("--k", type=int, default=None, help="regions of the automatic masks (default: chosen)")
+    parser.add_argument("--nb-size", type=int, default=160, help="PHOTOSTYLE_NB_SIZE for the notebook figures")
+    parser.add_argument("--nb-steps", type=int, default=100, help="PHOTOSTYLE_NB_STEPS for the notebook figures")
+    parser.add_argument("--dpi", type=int, default=100)
+    parser.add_argument("--max-kb", type=int, default=280, help="largest file size (KB)")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--progress", action="store_true", help="show progress bars")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads, here and in the notebooks' kernels (1 is fastest on busy cores)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+        os.environ["PHOTOSTYLE_NB_THREADS"] = str(args.threads)
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from photostyle.demo import choose_preset
+
+    wanted = [f"{name}.png" for name in args.only] if args.only else list(FIGURES)
+    args.out.mkdir(parents=True, exist_ok=True)
+    existing = [f for f in wanted if (args.out / f).exists()]
+    if existing and not args.overwrite:
+        if args.only:
+            print(f"make_readme_figures: {', '.join(existing)} already in {args.out}; pass --overwrite to replace "
+                  "them.", file=sys.stderr)
+            return 2
+        print(f"make_readme_figures: keeping {', '.join(existing)} (pass --overwrite to replace them)")
+        wanted = [f for f in wanted if f not in existing]
+    if not wanted:
+        print("make_readme_figures: nothing to do.")
+        return 0
+
+    weights = _weights(args.weights)
+    preset, _ = choose_preset(weights)
+    print(f"make_readme_figures: {', '.join(wanted)}; preset '{preset}', weights "
+          f"{weights or 'Caffe VGG-19 (downloaded)'}")
+    makers = {"hero.png": make_hero, "masks.png": make_masks}
+    for figure in [f for f in wanted if f in makers]:
+        _write(makers[figure](args, weights, preset), args.out / figure, args.overwrite)
+    notebook_figures = [f for f in wanted if f in NOTEBOOKS]
+    if notebook_figures:
+        for figure, data in make_notebook_figures(args, weights, notebook_figures).items():
+            _write(data, args.out / figure, args.overwrite)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
