@@ -185,17 +185,57 @@ class ContentLoss(nn.Module):
 class MaskedStyleLoss(nn.Module):
     """Masked style term with its per-label targets and content masks kept as buffers.
 
-    With a single all-ones mask this is the plain Gram style loss of Gatys et al.
+    With a single all-ones mask this is the plain Gram style loss of Gatys et al. Equal to
+    ``weight · masked_style_loss(features, target_grams, content_masks)``, but each label's Gram is
+    computed over the pixels where its mask is non-zero only (found once, here): with L labels the
+    cost grows with the image area, not with L times the area.
     """
+
+    #: A label whose mask covers more than this share of the pixels is computed densely.
+    dense_above = 0.75
 
     def __init__(self, target_grams: torch.Tensor, content_masks: torch.Tensor, *, weight: float = 1.0):
         super().__init__()
+        if target_grams.shape[0] != content_masks.shape[0]:
+            raise ValueError(
+                f"target_grams has {target_grams.shape[0]} labels but content_masks has "
+                f"{content_masks.shape[0]}; build both from the same label list."
+            )
         self.register_buffer("target_grams", target_grams.detach().clone())
         self.register_buffer("content_masks", content_masks.detach().clone())
         self.weight = float(weight)
+        flat = self.content_masks.reshape(content_masks.shape[0], -1)
+        self._means = [float(m) for m in flat.mean(dim=1)]
+        self._sparse: list[bool] = []
+        for index in range(flat.shape[0]):
+            support = torch.nonzero(flat[index] > 0).flatten()
+            sparse = 0 < support.numel() <= self.dense_above * flat.shape[1]
+            self._sparse.append(sparse)
+            self.register_buffer(f"_support_{index}", support if sparse else None, persistent=False)
+            self.register_buffer(f"_values_{index}", flat[index, support] if sparse else None, persistent=False)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.weight * masked_style_loss(features, self.target_grams, self.content_masks)
+        _check_features("features", features)
+        b, c, h, w = features.shape
+        if (h, w) != tuple(self.content_masks.shape[-2:]):
+            raise ValueError(
+                f"features are {h}x{w} but the content masks are "
+                f"{self.content_masks.shape[-2]}x{self.content_masks.shape[-1]}; use the image size the "
+                "loss was built for."
+            )
+        flat = features.reshape(b, c, h * w)
+        total = features.new_zeros(())
+        for index, mean in enumerate(self._means):
+            if mean <= 0:
+                continue
+            if self._sparse[index]:
+                picked = flat.index_select(2, getattr(self, f"_support_{index}"))
+                picked = picked * getattr(self, f"_values_{index}")
+                gram = torch.bmm(picked, picked.transpose(1, 2)) / (c * h * w * mean)
+            else:
+                gram = gram_matrix(features * self.content_masks[index]) / mean
+            total = total + mean * F.mse_loss(gram, self.target_grams[index].expand_as(gram))
+        return self.weight * total
 
 
 class TVLoss(nn.Module):

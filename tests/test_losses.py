@@ -92,6 +92,29 @@ def test_modules_equal_functions():
     assert {name for name, _ in module.named_buffers()} == {"target_grams", "content_masks"}
 
 
+def test_masked_style_module_uses_mask_supports_and_equals_the_function():
+    torch.manual_seed(6)
+    f = torch.rand(2, 5, 12, 10, dtype=torch.float64, requires_grad=True)
+    labels = torch.zeros(12, 10, dtype=torch.long)
+    labels[:4] = 1
+    labels[4:, 7:] = 2
+    masks = torch.stack([(labels == i).double() for i in range(4)])  # label 3 is empty
+    masks = torch.nn.functional.avg_pool2d(masks[None], 3, 1, 1, count_include_pad=False)[0]  # soft borders
+    masks[0] = 1.0  # one dense label: over the sparse threshold
+    targets = torch.rand(4, 5, 5, dtype=torch.float64)
+    module = MaskedStyleLoss(targets, masks, weight=3.0)
+    assert module._sparse == [False, True, True, False]
+    value = module(f)
+    expected = 3.0 * masked_style_loss(f, targets, masks)
+    assert torch.allclose(value, expected, rtol=1e-12)
+    (g_module,) = torch.autograd.grad(value, f)
+    (g_function,) = torch.autograd.grad(expected, f)
+    assert torch.allclose(g_module, g_function, rtol=1e-10)
+    assert gradcheck(lambda x: module(x), (f,))
+    with pytest.raises(ValueError, match="features are 11x10 but the content masks are 12x10"):
+        module(torch.rand(1, 5, 11, 10, dtype=torch.float64))
+
+
 def test_shape_errors():
     with pytest.raises(ValueError, match=r"expected a feature tensor of shape \(B, C, H, W\), got \(3, 4\)"):
         gram_matrix(torch.rand(3, 4))
