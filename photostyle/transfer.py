@@ -330,10 +330,7 @@ class StyleObjective(nn.Module):
         self.encoder = encoder
         self.content_layers = tuple(content_layers)
         self.style_layers = tuple(style_layers)
-        self.photo_weight = float(photo_weight)
-        if self.photo_weight > 0 and photorealism is None:
-            raise ValueError("photo_weight > 0 needs a photorealism loss (photostyle.matting.PhotorealismLoss).")
-        self.photorealism = photorealism if self.photo_weight > 0 else None
+        self.set_photorealism(photorealism, photo_weight)
         self.tv = TVLoss(weight=tv_weight) if tv_weight > 0 else None
         device, dtype = content.device, content.dtype
         if content_masks is None:
@@ -359,6 +356,14 @@ class StyleObjective(nn.Module):
             for layer in self.style_layers:
                 targets = style_targets(style_feats[layer], style_pyramid[layer], present=style_present)
                 self.style_losses[layer] = MaskedStyleLoss(targets, content_pyramid[layer], weight=style_weight)
+
+    def set_photorealism(self, loss: nn.Module | None, weight: float) -> None:
+        """Switch the photorealism term (stage 2) on (``weight > 0`` and a loss) or off; the content
+        and style targets are kept, not recomputed."""
+        self.photo_weight = float(weight)
+        if self.photo_weight > 0 and loss is None:
+            raise ValueError("photo_weight > 0 needs a photorealism loss (photostyle.matting.PhotorealismLoss).")
+        self.photorealism = loss if self.photo_weight > 0 else None
 
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         feats = self.encoder(image)
@@ -689,17 +694,12 @@ def transfer(
     encoder = encoder.to(dev)
     timings: dict[str, float] = {}
 
-    def objective(photo: float, laplacian=None) -> StyleObjective:
-        return StyleObjective(
-            encoder, content_img, style_img,
-            content_layers=preset.content_layers, style_layers=preset.style_layers,
-            content_weight=preset.content_weight, style_weight=preset.style_weight,
-            tv_weight=preset.tv_weight, photo_weight=photo,
-            content_masks=content_masks, style_masks=style_masks, style_present=present,
-            photorealism=laplacian,
-        )
-
-    stage1_objective = objective(0.0)
+    objective = StyleObjective(
+        encoder, content_img, style_img,
+        content_layers=preset.content_layers, style_layers=preset.style_layers,
+        content_weight=preset.content_weight, style_weight=preset.style_weight, tv_weight=preset.tv_weight,
+        content_masks=content_masks, style_masks=style_masks, style_present=present,
+    )
     _sync(dev)
     timings["setup"] = time.perf_counter() - t_start
 
@@ -716,7 +716,7 @@ def transfer(
         x = content_img.clone()
     t0 = time.perf_counter()
     if steps[0] > 0:
-        x, why = run_lbfgs(stage1_objective, x, num_steps=steps[0], stage="stage1", **common)
+        x, why = run_lbfgs(objective, x, num_steps=steps[0], stage="stage1", **common)
         if why:
             stopped_reasons.append(why)
         stages["stage1"] = x.clamp(0, 1).cpu()
@@ -731,8 +731,8 @@ def transfer(
     timings["laplacian"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     if steps[1] > 0 and not nonfinite:
-        stage2_objective = objective(preset.photo_weight, laplacian)
-        x, why = run_lbfgs(stage2_objective, x, num_steps=steps[1], stage="stage2", **common)
+        objective.set_photorealism(laplacian, preset.photo_weight if laplacian is not None else 0.0)
+        x, why = run_lbfgs(objective, x, num_steps=steps[1], stage="stage2", **common)
         if why:
             stopped_reasons.append(why)
         stages["stage2"] = x.clamp(0, 1).cpu()
