@@ -101,7 +101,9 @@ PRESETS: dict[str, Preset] = {
 class StepInfo:
     """What a per-step callback receives.
 
-    ``image`` is the current estimate, (1, 3, H, W), detached (not clamped); do not modify it in place.
+    ``image`` is the current estimate after the iteration's update, (1, 3, H, W), detached (not
+    clamped); do not modify it in place. ``losses`` are those the iteration evaluated, i.e. of the
+    image before its update (L-BFGS without line search evaluates once per iteration).
     """
 
     stage: str
@@ -437,6 +439,7 @@ def run_lbfgs(
         total = terms["total"]
         if not bool(torch.isfinite(total)):
             raise _NonFinite
+        good.copy_(x.detach())  # the last image whose loss was finite
         total.backward()
         last.clear()
         last.update({k: v.detach() for k, v in terms.items()})
@@ -452,7 +455,6 @@ def run_lbfgs(
     good = x.detach().clone()
     try:
         for step in range(1, num_steps + 1):
-            good.copy_(x.detach())
             try:
                 optimiser.step(closure)
             except _NonFinite:

@@ -105,9 +105,11 @@ def test_callback_can_stop_a_stage(lite_encoder, small_pair):
 def test_non_finite_loss_keeps_last_finite_image():
     target = torch.full((1, 3, 4, 4), 0.5)
     calls = {"n": 0}
+    seen = []
 
     def objective(x):
         calls["n"] += 1
+        seen.append(x.detach().clone())
         loss = ((x - target) ** 2).sum()
         if calls["n"] > 3:
             loss = loss * float("nan")
@@ -118,6 +120,8 @@ def test_non_finite_loss_keeps_last_finite_image():
         x, stopped = run_lbfgs(objective, init, num_steps=10, progress=False)
     assert stopped == "stage: the loss became non-finite at iteration 4; kept the last finite image"
     assert bool(torch.isfinite(x).all())
+    assert torch.equal(x, seen[2])  # the last image whose loss was finite, not the one that failed
+    assert not torch.equal(seen[3], seen[2])
     assert float(((x - target) ** 2).sum()) < float(((init - target) ** 2).sum())
 
 
