@@ -10,6 +10,10 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 SHARED_WEIGHTS = SHARED / "weights" / "vgg19_normalised_conv3_1.pth"
 DPST = SHARED / "data" / "dpst"
+# Matlab getLaplacian1 / guidedfilter_color references, copied from ../shared/reference/matting.
+REFERENCE_DIR = Path(__file__).resolve().parent / "data" / "matting"
+REFERENCE_NAMES = ["random_9x12", "in2_crop_24x32", "in9_64x40", "flat_edges_10x10"]
+
 
 def dpst_pair(index: int) -> dict[str, Path]:
     """Paths of DPST pair ``index`` (content, style, content mask, style mask), or skip."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,8 +16,7 @@ from photostyle.matting import (
     photorealism_loss,
 )
 
-REFERENCE_DIR = Path(__file__).resolve().parent / "data" / "matting"
-REFERENCE_NAMES = ["random_9x12", "in2_crop_24x32", "in9_64x40", "flat_edges_10x10"]
+from ._shared import REFERENCE_DIR, REFERENCE_NAMES
 
 
 def load_reference(name: str) -> tuple[np.ndarray, scipy.sparse.csr_matrix]:

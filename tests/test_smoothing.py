@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,8 +16,7 @@ from photostyle.smoothing import (
     posterization_refine,
 )
 
-REFERENCE_DIR = Path(__file__).resolve().parent / "data" / "matting"
-REFERENCE_NAMES = ["random_9x12", "in2_crop_24x32", "in9_64x40", "flat_edges_10x10"]
+from ._shared import REFERENCE_DIR, REFERENCE_NAMES
 
 COLOUR_MATRIX = torch.tensor([[0.6, 0.2, 0.1], [0.1, 0.5, 0.2], [0.05, 0.15, 0.7]], dtype=torch.float64)
 COLOUR_OFFSET = torch.tensor([0.05, 0.1, 0.08], dtype=torch.float64)
