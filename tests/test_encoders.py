@@ -568,3 +568,28 @@ def test_checkpoint_dict_and_module_prefix(tmp_path):
     loaded = _load_quiet(tmp_path / "ckpt.pth")
     assert loaded.layout == "caffe" and loaded.available == ("conv1_1", "conv1_2")
     torch.testing.assert_close(loaded.state_dict["features.2.weight"], sd["features.2.weight"])
+
+
+@pytest.mark.parametrize("layout", ["normalised", "torchvision"])
+@pytest.mark.parametrize("size", [(37, 50), (45, 61)])
+def test_mask_pyramid_matches_every_feature_map(tmp_path, layout, size):
+    """segmentation.mask_pyramid, walked with the encoder's names and pooling mode, has the spatial
+    size of every feature map the encoder produces (ceil pooling and floor pooling, odd sizes)."""
+    import segmentation
+
+    from ._vgg_files import write_normalised_vgg19, write_torchvision_vgg19
+
+    path = tmp_path / f"{layout}.pth"
+    if layout == "normalised":
+        write_normalised_vgg19(path, up_to="conv5_1", seed=0)
+    else:
+        write_torchvision_vgg19(path, up_to="conv5_1", seed=0)
+    encoder = VGG19Encoder(["relu5_1"], weights=path, layout=layout)
+    assert encoder.pool_ceil_mode is (layout == "normalised")
+    image = torch.rand(1, 3, *size)
+    masks = torch.rand(2, *size)
+    pyramid = segmentation.mask_pyramid(masks, encoder.names, ceil_mode=encoder.pool_ceil_mode)
+    walked = dict(encoder.walk(image))
+    assert list(walked) == list(encoder.names)
+    for name, features in walked.items():
+        assert tuple(pyramid[name].shape) == (2,) + tuple(features.shape[-2:]), name
