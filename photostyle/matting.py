@@ -41,7 +41,6 @@ __all__ = [
     "laplacian_to_torch",
     "photorealism_loss",
     "PhotorealismLoss",
-    "matting_energy",
 ]
 
 LaplacianLike = Union[scipy.sparse.spmatrix, "scipy.sparse.sparray", torch.Tensor]
@@ -484,7 +483,7 @@ def photorealism_loss(image: torch.Tensor, laplacian: LaplacianLike) -> torch.Te
     return _QuadraticForm.apply(image, op)
 
 
-def matting_energy(image: Any, laplacian: LaplacianLike) -> float:
+def _matting_energy(image: Any, laplacian: LaplacianLike) -> float:
     """Photorealism metric: :func:`photorealism_loss` divided by the number of pixels H·W.
 
     Parameters

@@ -51,9 +51,7 @@ def style_distance(
         image absent from the style are compared with the whole style image, as in the transfer.
     """
     from .losses import masked_style_loss, style_targets
-    from .transfer import prepare_masks
-
-    import segmentation
+    from .masks import mask_pyramid, prepare_masks
 
     param = next(encoder.parameters())
     x = to_tensor(image, name="image", device=param.device, dtype=param.dtype)
@@ -73,8 +71,8 @@ def style_distance(
     sm = sm.to(x)
     ceil_mode = bool(getattr(encoder, "pool_ceil_mode", True))
     with torch.no_grad():
-        cp = segmentation.mask_pyramid(cm, encoder.names, ceil_mode=ceil_mode)
-        sp = segmentation.mask_pyramid(sm, encoder.names, ceil_mode=ceil_mode)
+        cp = mask_pyramid(cm, encoder.names, ceil_mode=ceil_mode)
+        sp = mask_pyramid(sm, encoder.names, ceil_mode=ceil_mode)
         fx, fs = encoder(x), encoder(s)
         total = 0.0
         for layer in layers:
@@ -83,21 +81,25 @@ def style_distance(
     return total
 
 
-def matting_energy(image: ImageLike, content: ImageLike, *, laplacian=None) -> float:
-    """Photorealism energy per pixel of ``image`` under the matting Laplacian of ``content``.
+def matting_energy(output: ImageLike, content: ImageLike | None = None, *, laplacian=None) -> float:
+    """Photorealism energy per pixel of ``output`` under the matting Laplacian of ``content``.
 
-    ``laplacian`` (a scipy CSR matrix from :func:`photostyle.matting.matting_laplacian`) may be given
-    to avoid rebuilding it.
+    ``Σ_c V_cᵀ L V_c / N`` with ``V_c`` the output's channels in [0, 1] and ``N`` its pixel count.
+    Give ``content`` (the Laplacian is built from it) or ``laplacian`` (a scipy CSR matrix from
+    :func:`photostyle.matting.matting_laplacian` or a torch sparse tensor, to avoid rebuilding it), or
+    both (then they must have the same size).
     """
-    from .matting import matting_laplacian
-    from .matting import matting_energy as _energy
+    from .matting import _matting_energy, matting_laplacian
 
-    x = to_tensor(image, name="image", dtype=torch.float64, device="cpu")
-    c = to_tensor(content, name="content", dtype=torch.float64, device="cpu")
-    _same_size(x, c, ("image", "content"))
-    if laplacian is None:
-        laplacian = matting_laplacian(c)
-    return float(_energy(x, laplacian))
+    x = to_tensor(output, name="output", dtype=torch.float64, device="cpu")
+    if content is None and laplacian is None:
+        raise ValueError("matting_energy: pass content= (the photo) or laplacian= (its matting Laplacian).")
+    if content is not None:
+        c = to_tensor(content, name="content", dtype=torch.float64, device="cpu")
+        _same_size(x, c, ("output", "content"))
+        if laplacian is None:
+            laplacian = matting_laplacian(c)
+    return float(_matting_energy(x, laplacian))
 
 
 def _edges(t: torch.Tensor) -> np.ndarray:
@@ -108,8 +110,8 @@ def _edges(t: torch.Tensor) -> np.ndarray:
     return sobel(rgb2gray(arr))
 
 
-def edge_ssim(content: ImageLike, output: ImageLike) -> float:
-    """SSIM between the Sobel edge-magnitude maps of ``content`` and ``output`` (same size)."""
+def edge_ssim(output: ImageLike, content: ImageLike) -> float:
+    """SSIM between the Sobel edge-magnitude maps of ``output`` and ``content`` (same size)."""
     from skimage.metrics import structural_similarity
 
     c = to_tensor(content, name="content")
@@ -133,12 +135,16 @@ def evaluate(
     layers: Sequence[str] | None = None,
     content_mask: np.ndarray | None = None,
     style_mask: np.ndarray | None = None,
+    laplacian=None,
 ) -> dict[str, float]:
-    """All three measures of ``image`` (content's size) against ``content`` and ``style``."""
+    """All three measures of ``image`` (content's size) against ``content`` and ``style``.
+
+    ``laplacian``: the content's matting Laplacian when it already exists (see :func:`matting_energy`).
+    """
     return {
         "style_distance": style_distance(
             image, style, encoder=encoder, layers=layers, content_mask=content_mask, style_mask=style_mask
         ),
-        "matting_energy": matting_energy(image, content),
-        "edge_ssim": edge_ssim(content, image),
+        "matting_energy": matting_energy(image, content, laplacian=laplacian),
+        "edge_ssim": edge_ssim(image, content),
     }

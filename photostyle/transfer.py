@@ -1,116 +1,32 @@
-"""The optimisation of Deep Photo Style Transfer (Luan et al. 2017): presets, stages, L-BFGS loop.
+"""The one-call :func:`transfer`: a short composition of the public parts.
 
-:func:`transfer` is the one-call entry point. It is assembled only from public parts that a user can
-recombine: :class:`~photostyle.encoders.VGG19Encoder`, the loss modules of :mod:`photostyle.losses`,
-:class:`~photostyle.matting.PhotorealismLoss`, :class:`StyleObjective` and :func:`run_lbfgs`.
+Data flows one way: inputs → images and masks (:mod:`photostyle.masks`) → encoder and objective
+(:class:`~photostyle.encoders.VGG19Encoder`, :class:`~photostyle.losses.StyleObjective`,
+:class:`~photostyle.matting.PhotorealismLoss`) → L-BFGS per level of the preset's schedule
+(:func:`~photostyle.optimize.run_lbfgs`) → best local affine at the working size
+(:mod:`photostyle.smoothing`) → the local affine colour model applied at the photo's full size
+(:mod:`photostyle.upsample`) → :class:`TransferResult`.
 """
 
 from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any, Literal, Union
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import numpy as np
 import torch
 from PIL import Image
-from torch import nn
 
 from . import _checks
-from .image import ImageLike, resize_long_side, resize_to, to_numpy, to_pil, to_tensor
-from .losses import ContentLoss, MaskedStyleLoss, TVLoss, style_targets
+from .image import ImageLike, long_side_shape, resize_long_side, resize_to, to_numpy, to_pil, to_tensor
+from .masks import MaskLike, MaskSet, resolve_masks
+from .optimize import StepInfo, Stop, StopReason, run_lbfgs
+from .presets import CAFFE_PIXEL_SCALE, Level, LossWeights, Preset, get_preset
 
-__all__ = [
-    "Preset",
-    "PRESETS",
-    "StepInfo",
-    "TransferResult",
-    "StyleObjective",
-    "run_lbfgs",
-    "resolve_device",
-    "prepare_masks",
-    "transfer",
-]
-
-# Pixel values of the Caffe network are 0–256: a TV weight given per such pixel is this much larger
-# on images in [0, 1].
-_CAFFE_PIXEL_SCALE = 256.0
-
-MaskLike = Union[ImageLike, None, Literal["auto"]]
-
-
-@dataclass(frozen=True)
-class Preset:
-    """Layers, loss weights and step counts of one configuration.
-
-    ``num_steps`` counts L-BFGS iterations (one loss and gradient evaluation each) per stage.
-    ``tv_weight`` applies to images in [0, 1]; ``photo_weight`` multiplies ``Σ_c V_cᵀ L V_c`` with
-    ``V_c`` in [0, 1], which is exactly the energy whose gradient Luan et al.'s code adds.
-    """
-
-    name: str
-    content_layers: tuple[str, ...]
-    style_layers: tuple[str, ...]
-    content_weight: float
-    style_weight: float
-    tv_weight: float
-    photo_weight: float
-    num_steps: tuple[int, int]
-    weights: str | None
-    history_size: int = 100
-    size: int = 700
-
-
-PRESETS: dict[str, Preset] = {
-    # Luan et al. (2017), Caffe VGG-19: content relu4_2; style relu1_1..relu5_1; weights 5, 1e2,
-    # 1e-3 (per 0-256 pixel), 1e4; 1000 + 1000 L-BFGS iterations, history 100, no line search.
-    "paper": Preset(
-        name="paper",
-        content_layers=("relu4_2",),
-        style_layers=("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),
-        content_weight=5.0,
-        style_weight=1e2,
-        tv_weight=1e-3 * _CAFFE_PIXEL_SCALE**2,
-        photo_weight=1e4,
-        num_steps=(1000, 1000),
-        weights="caffe",
-    ),
-    # Layers up to relu3_1 only: runs with partial weights (../shared/weights ends at conv3_1) and is
-    # several times faster. Weights tuned by eye on the "normalised" VGG-19 (DPST pairs and the demo
-    # pair at 96-256 px), whose activations are rescaled: the paper's weights barely move the image
-    # there. Content 1e3 keeps the structure (5 washes it out), style 1e7 carries the look, and TV 1
-    # instead of the paper's 65.5 (per [0, 1] pixel) avoids a hazy, blurred result.
-    "lite": Preset(
-        name="lite",
-        content_layers=("relu3_1",),
-        style_layers=("relu1_1", "relu2_1", "relu3_1"),
-        content_weight=1e3,
-        style_weight=1e7,
-        tv_weight=1.0,
-        photo_weight=1e4,
-        num_steps=(300, 300),
-        weights=None,
-        size=512,
-    ),
-}
-
-
-@dataclass
-class StepInfo:
-    """What a per-step callback receives.
-
-    ``image`` is the current estimate after the iteration's update, (1, 3, H, W), detached (not
-    clamped); do not modify it in place. ``losses`` are those the iteration evaluated, i.e. of the
-    image before its update (L-BFGS without line search evaluates once per iteration).
-    """
-
-    stage: str
-    step: int
-    num_steps: int
-    losses: dict[str, float]
-    image: torch.Tensor
+__all__ = ["TransferResult", "transfer", "noise_image", "level_shapes"]
 
 
 @dataclass
@@ -120,25 +36,38 @@ class TransferResult:
     Attributes
     ----------
     image
-        The final result as an 8-bit RGB PIL image.
+        The final result as an 8-bit RGB PIL image, at the output size (default: the content's own).
     tensor
         The final result, (1, 3, H, W) float in [0, 1], on the CPU.
     stages
-        Every intermediate image by name: ``"stage1"``, ``"stage2"``, ``"best_local_affine"``,
-        ``"posterization_refine"`` (those that ran), each (1, 3, H, W) on the CPU.
+        Intermediate images by name, at their level's size, on the CPU: one per level of the schedule
+        (``"stage1"``, ``"stage2"`` for the paper; ``"level1"`` … for ``fast``), then
+        ``"best_local_affine"`` and ``"posterization_refine"`` at the working size (those that ran).
     history
-        One dict per L-BFGS iteration: stage, step, and each loss term (weighted) and the total.
+        One dict per L-BFGS iteration: stage (the level's name), step, each weighted loss term, total.
     timings
-        Seconds per phase: ``"setup"``, ``"laplacian"``, ``"stage1"``, ``"stage2"``, ``"postprocess"``,
-        ``"total"``.
+        Seconds per phase: ``"setup"``, one entry per level, ``"laplacian"`` (matting Laplacians, all
+        levels), ``"postprocess"``, ``"upsample"``, ``"total"``.
     masks
-        The label maps used, ``{"content": (H, W), "style": (H', W')}`` int64, or None without masks.
+        The label maps used at the working size, ``{"content": (H, W), "style": (H', W')}`` int64, or
+        None without masks.
     snapshots
         ``(stage, step, image)`` every ``snapshot_every`` steps.
     metrics
-        Filled when ``metrics=True``: style distance, matting energy and edge SSIM of the result.
+        Filled when ``metrics=True``: style distance, matting energy and edge SSIM of the result at
+        the working size.
     stopped
-        None if every stage ran its steps, else why a stage stopped early.
+        None if every level ran its iterations, else why levels stopped early (one sentence each).
+    stops
+        The same as :class:`~photostyle.optimize.Stop` records.
+    preset
+        The preset that ran (with the iteration counts that ran).
+    weights
+        The :class:`~photostyle.presets.LossWeights` that ran.
+    network
+        Which VGG-19 ran: ``{"layout": ..., "source": ...}``.
+    label_names
+        Names of the mask labels where known (automatic semantic masks).
     """
 
     image: Image.Image
@@ -151,6 +80,10 @@ class TransferResult:
     metrics: dict[str, float] | None = None
     stopped: str | None = None
     preset: Preset | None = None
+    stops: list[Stop] = field(default_factory=list)
+    weights: LossWeights | None = None
+    network: dict[str, str] = field(default_factory=dict)
+    label_names: dict[int, str] = field(default_factory=dict)
 
     def mask_overlay(self, which: Literal["content", "style"] = "content", *, alpha: float = 0.5,
                      image: torch.Tensor | None = None) -> Image.Image:
@@ -176,331 +109,51 @@ class TransferResult:
         return save_image(self.image, path, overwrite=overwrite)
 
 
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``"auto"`` (or None) → CUDA when available, else CPU; an absent device is a clear error."""
-    if device is None or (isinstance(device, str) and device == "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"device: expected 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}.") from exc
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(
-                "device: 'cuda' was requested but no CUDA device is available to torch "
-                f"(torch {torch.__version__}); use device='cpu' or 'auto'."
-            )
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ValueError(
-                f"device: {dev} requested but only {torch.cuda.device_count()} CUDA device(s) exist."
-            )
-    elif dev.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
-        raise ValueError("device: 'mps' was requested but is not available; use device='cpu' or 'auto'.")
-    return dev
-
-
-# --------------------------------------------------------------------------------------------- masks
-
-
-def _load_labels(mask: Any, *, name: str) -> np.ndarray:
-    import segmentation
-
-    if isinstance(mask, torch.Tensor):
-        mask = mask.detach().cpu().numpy()
-    try:
-        return np.asarray(segmentation.load_label_map(mask), dtype=np.int64)
-    except FileNotFoundError as exc:
-        raise FileNotFoundError(f"{name}: {exc}") from None
-    except (ValueError, TypeError) as exc:
-        raise type(exc)(f"{name}: {exc}") from None
-
-
-def _fit_labels(labels: np.ndarray, image_shape: tuple[int, int], *, name: str) -> np.ndarray:
-    """Bring a label map to its image's size: equal, or same aspect ratio (nearest resize, warned)."""
-    if labels.shape == tuple(image_shape):
-        return labels
-    (mh, mw), (ih, iw) = labels.shape, image_shape
-    if abs(mh / mw - ih / iw) > 0.02 * (ih / iw):
-        raise ValueError(
-            f"{name}: the mask is {mh}x{mw} (HxW) but its image is {ih}x{iw}, a different aspect ratio; "
-            "a mask must cover its image exactly: pass the mask made for this image, or crop/resize it to "
-            f"{ih}x{iw}."
-        )
-    warnings.warn(
-        f"{name}: the mask is {mh}x{mw} but its image is {ih}x{iw}; resizing the mask with nearest "
-        "neighbour (same aspect ratio).",
-        stacklevel=3,
-    )
-    return _resize_labels(labels, (ih, iw))
-
-
-def _is_auto(mask: Any) -> bool:
-    return isinstance(mask, str) and mask == "auto"
-
-
-def _resize_labels(labels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    import segmentation
-
-    return np.asarray(segmentation.resize_labels(labels, tuple(shape)), dtype=np.int64)
-
-
-def prepare_masks(
-    content_labels: np.ndarray,
-    style_labels: np.ndarray,
-    content_shape: tuple[int, int],
-    style_shape: tuple[int, int],
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[int]]:
-    """One-hot masks for the labels present in the content.
-
-    Parameters
-    ----------
-    content_labels, style_labels
-        Integer label maps already at their image's size.
-    content_shape, style_shape
-        Working sizes (H, W) of the two images.
-
-    Returns
-    -------
-    content_masks, style_masks
-        ``(L, H, W)`` and ``(L, H', W')`` float32 one-hot masks for the ``L`` labels of the content.
-    style_present
-        ``(L,)`` bool: the label occurs in the style; where it does not, the style loss falls back to
-        the whole style image.
-    ids
-        The label ids, in order.
-    """
-    content_labels = _resize_labels(content_labels, content_shape)
-    style_labels = _resize_labels(style_labels, style_shape)
-    ids = [int(i) for i in np.unique(content_labels)]
-    style_ids = set(int(i) for i in np.unique(style_labels))
-    c = torch.from_numpy(np.stack([content_labels == i for i in ids]).astype(np.float32))
-    s = torch.from_numpy(np.stack([style_labels == i for i in ids]).astype(np.float32))
-    present = torch.tensor([i in style_ids for i in ids])
-    missing = [i for i in ids if i not in style_ids]
-    if missing:
-        warnings.warn(
-            f"content mask labels {missing} do not occur in the style mask; those regions are matched to "
-            "the whole style image.",
-            stacklevel=3,
-        )
-    return c, s, present, ids
-
-
-# ----------------------------------------------------------------------------------------- objective
-
-
-class StyleObjective(nn.Module):
-    """The full loss of one stage, with every target computed once under ``torch.no_grad()``.
-
-    ``forward(image)`` returns a dict of weighted terms ``content``, ``style``, ``tv``, ``photo``
-    (those with non-zero weight) and ``total``.
-
-    Parameters
-    ----------
-    encoder
-        A :class:`~photostyle.encoders.VGG19Encoder` holding at least the content and style layers.
-    content, style
-        (1, 3, H, W) and (1, 3, H', W') images in [0, 1].
-    content_masks, style_masks
-        ``(L, H, W)`` / ``(L, H', W')`` one-hot masks, or None for a single whole-image label.
-    style_present
-        ``(L,)`` bool, see :func:`prepare_masks`.
-    photorealism
-        A :class:`~photostyle.matting.PhotorealismLoss` of the content, used when ``photo_weight > 0``.
-    """
-
-    def __init__(
-        self,
-        encoder: nn.Module,
-        content: torch.Tensor,
-        style: torch.Tensor,
-        *,
-        content_layers: Sequence[str],
-        style_layers: Sequence[str],
-        content_weight: float,
-        style_weight: float,
-        tv_weight: float = 0.0,
-        photo_weight: float = 0.0,
-        content_masks: torch.Tensor | None = None,
-        style_masks: torch.Tensor | None = None,
-        style_present: torch.Tensor | None = None,
-        photorealism: nn.Module | None = None,
-    ):
-        super().__init__()
-        import segmentation
-
-        self.encoder = encoder
-        self.content_layers = tuple(content_layers)
-        self.style_layers = tuple(style_layers)
-        self.set_photorealism(photorealism, photo_weight)
-        self.tv = TVLoss(weight=tv_weight) if tv_weight > 0 else None
-        device, dtype = content.device, content.dtype
-        if content_masks is None:
-            content_masks = torch.ones(1, *content.shape[-2:])
-            style_masks = torch.ones(1, *style.shape[-2:])
-            style_present = torch.ones(1, dtype=torch.bool)
-        content_masks = content_masks.to(device=device, dtype=dtype)
-        style_masks = style_masks.to(device=device, dtype=dtype)
-        names = tuple(encoder.names)
-        ceil_mode = bool(getattr(encoder, "pool_ceil_mode", True))
-        with torch.no_grad():
-            content_pyramid = segmentation.mask_pyramid(content_masks, names, ceil_mode=ceil_mode)
-            style_pyramid = segmentation.mask_pyramid(style_masks, names, ceil_mode=ceil_mode)
-            content_feats = encoder(content)
-            style_feats = encoder(style)
-            self.content_losses = nn.ModuleDict(
-                {
-                    layer: ContentLoss(content_feats[layer], weight=content_weight)
-                    for layer in self.content_layers
-                }
-            )
-            self.style_losses = nn.ModuleDict()
-            for layer in self.style_layers:
-                targets = style_targets(style_feats[layer], style_pyramid[layer], present=style_present)
-                self.style_losses[layer] = MaskedStyleLoss(targets, content_pyramid[layer], weight=style_weight)
-
-    def set_photorealism(self, loss: nn.Module | None, weight: float) -> None:
-        """Switch the photorealism term (stage 2) on (``weight > 0`` and a loss) or off; the content
-        and style targets are kept, not recomputed."""
-        self.photo_weight = float(weight)
-        if self.photo_weight > 0 and loss is None:
-            raise ValueError("photo_weight > 0 needs a photorealism loss (photostyle.matting.PhotorealismLoss).")
-        self.photorealism = loss if self.photo_weight > 0 else None
-
-    def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        feats = self.encoder(image)
-        terms: dict[str, torch.Tensor] = {}
-        terms["content"] = sum(module(feats[name]) for name, module in self.content_losses.items())
-        terms["style"] = sum(module(feats[name]) for name, module in self.style_losses.items())
-        if self.tv is not None:
-            terms["tv"] = self.tv(image)
-        if self.photorealism is not None:
-            terms["photo"] = self.photo_weight * self.photorealism(image)
-        total = terms["content"]
-        for key in list(terms)[1:]:
-            total = total + terms[key]
-        terms["total"] = total
-        return terms
-
-
-class _NonFinite(Exception):
-    pass
-
-
-def run_lbfgs(
-    objective: Callable[[torch.Tensor], dict[str, torch.Tensor]],
-    init: torch.Tensor,
-    *,
-    num_steps: int,
-    history_size: int = 100,
-    stage: str = "stage",
-    callback: Callable[[StepInfo], Any] | None = None,
-    progress: bool = True,
-    tol_change: float | None = None,
-    snapshot_every: int | None = None,
-    history: list[dict[str, Any]] | None = None,
-    snapshots: list | None = None,
-) -> tuple[torch.Tensor, str | None]:
-    """Minimise ``objective(x)["total"]`` over the image ``x`` with L-BFGS.
-
-    As in Luan et al.'s code: no line search, step size 1, a fixed number of iterations (each one loss
-    and gradient evaluation), history ``history_size``. The image is not clamped during optimisation.
-
-    Parameters
-    ----------
-    objective
-        Maps (1, 3, H, W) to a dict of loss terms with a ``"total"`` entry.
-    init
-        Starting image (1, 3, H, W); not modified.
-    num_steps
-        Number of L-BFGS iterations.
-    callback
-        Called after each iteration with a :class:`StepInfo`; returning ``True`` stops the stage.
-    tol_change
-        Stop early when the relative change of the total loss between iterations falls below this.
-    snapshot_every
-        Append ``(stage, step, image)`` to ``snapshots`` every this many iterations.
-
-    Returns
-    -------
-    image, stopped
-        The final (or last finite) image, detached; ``stopped`` is None or the reason it stopped early.
-    """
-    x = init.detach().clone().requires_grad_(True)
-    optimiser = torch.optim.LBFGS(
-        [x], lr=1.0, max_iter=1, history_size=history_size, line_search_fn=None,
-        tolerance_grad=0.0, tolerance_change=0.0,
-    )
-    last: dict[str, torch.Tensor] = {}
-
-    def closure() -> torch.Tensor:
-        optimiser.zero_grad(set_to_none=False)
-        terms = objective(x)
-        total = terms["total"]
-        if not bool(torch.isfinite(total)):
-            raise _NonFinite
-        good.copy_(x.detach())  # the last image whose loss was finite
-        total.backward()
-        last.clear()
-        last.update({k: v.detach() for k, v in terms.items()})
-        return total
-
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=num_steps, desc=stage, leave=False, dynamic_ncols=True)
-    stopped = None
-    previous = None
-    good = x.detach().clone()
-    try:
-        for step in range(1, num_steps + 1):
-            try:
-                optimiser.step(closure)
-            except _NonFinite:
-                with torch.no_grad():
-                    x.copy_(good)
-                stopped = f"{stage}: the loss became non-finite at iteration {step}; kept the last finite image"
-                warnings.warn(stopped + " (try smaller weights or a different seed).", RuntimeWarning, stacklevel=2)
-                break
-            losses = {k: float(v) for k, v in last.items()}
-            if history is not None:
-                history.append({"stage": stage, "step": step, **losses})
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{losses['total']:.4g}", refresh=False)
-            if snapshots is not None and snapshot_every and step % snapshot_every == 0:
-                snapshots.append((stage, step, x.detach().clamp(0, 1).cpu().clone()))
-            if callback is not None:
-                if callback(StepInfo(stage, step, num_steps, losses, x.detach())) is True:
-                    stopped = f"{stage}: stopped by the callback at iteration {step}"
-                    break
-            if tol_change is not None and previous is not None:
-                if abs(previous - losses["total"]) <= tol_change * max(abs(previous), 1e-30):
-                    stopped = f"{stage}: converged at iteration {step} (relative change <= {tol_change:g})"
-                    break
-            previous = losses["total"]
-    finally:
-        if bar is not None:
-            bar.close()
-    if not bool(torch.isfinite(x).all()):
-        with torch.no_grad():
-            x.copy_(good)
-        stopped = stopped or f"{stage}: the image became non-finite; kept the last finite image"
-    return x.detach(), stopped
-
-
-def _noise_init(shape: tuple[int, ...], *, seed: int, device, dtype) -> torch.Tensor:
-    """neural-style's random init: N(0, 0.001) in Caffe pixel units around the ImageNet mean colour."""
+def noise_image(shape: tuple[int, ...], *, seed: int, device=None, dtype=None) -> torch.Tensor:
+    """neural-style's random start: N(0, 0.001) in Caffe pixel units around the ImageNet mean colour."""
     generator = torch.Generator(device="cpu").manual_seed(seed)
-    mean = torch.tensor([123.68, 116.779, 103.939]).view(1, 3, 1, 1) / _CAFFE_PIXEL_SCALE
-    noise = torch.randn(shape, generator=generator) * (1e-3 / _CAFFE_PIXEL_SCALE)
+    mean = torch.tensor([123.68, 116.779, 103.939]).view(1, 3, 1, 1) / CAFFE_PIXEL_SCALE
+    noise = torch.randn(shape, generator=generator) * (1e-3 / CAFFE_PIXEL_SCALE)
     return (mean + noise).to(device=device, dtype=dtype)
+
+
+def level_shapes(shape: tuple[int, int], levels: tuple[Level, ...]) -> list[tuple[int, int]]:
+    """(H, W) of every level for a working size ``shape``: the long side scaled by each level's
+    ``scale`` (at least 16 px, so that the deepest VGG layers keep a feature map)."""
+    long_side = max(shape)
+    return [long_side_shape(shape, max(16, min(long_side, round(long_side * level.scale)))) for level in levels]
 
 
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def _check_steps(num_steps: Any, preset: Preset) -> Preset:
+    if num_steps is None:
+        return preset
+    n = len(preset.levels)
+    if isinstance(num_steps, (tuple, list)):
+        if len(num_steps) != n:
+            names = ", ".join(level.name for level in preset.levels)
+            raise ValueError(f"num_steps: expected an int or {n} counts ({names}) for preset '{preset.name}', "
+                             f"got {num_steps!r}.")
+        return preset.with_steps(tuple(_checks.check_int(f"num_steps[{i}]", v, minimum=0)
+                                       for i, v in enumerate(num_steps)))
+    return preset.with_steps(_checks.check_int("num_steps", num_steps, minimum=0))
+
+
+def _starting_image(init: str, content: torch.Tensor, style: torch.Tensor, masks: MaskSet | None,
+                    seed: int) -> torch.Tensor:
+    if init == "noise":
+        return noise_image(tuple(content.shape), seed=seed, device=content.device, dtype=content.dtype)
+    if init == "content":
+        return content.clone()
+    from .colour import colour_transfer
+
+    labels = masks.labels_at(tuple(content.shape[-2:]), tuple(style.shape[-2:])) if masks is not None else None
+    return colour_transfer(content, style, content_labels=None if labels is None else labels["content"],
+                           style_labels=None if labels is None else labels["style"])
 
 
 def transfer(
@@ -510,18 +163,20 @@ def transfer(
     content_mask: MaskLike = None,
     style_mask: MaskLike = None,
     auto_k: int | None = None,
-    preset: Literal["paper", "lite"] | Preset = "paper",
+    preset: Literal["fast", "paper", "lite"] | Preset = "fast",
+    work_size: int | None = None,
     size: int | None = None,
-    num_steps: int | tuple[int, int] | None = None,
+    output_size: Literal["full", "work"] | int = "full",
+    num_steps: int | tuple[int, ...] | None = None,
     content_weight: float | None = None,
     style_weight: float | None = None,
     tv_weight: float | None = None,
     photo_weight: float | None = None,
-    init: Literal["noise", "content"] = "noise",
+    init: Literal["noise", "content", "colour"] | None = None,
     postprocess: Literal["best_local_affine", "posterization_refine", "none"] = "best_local_affine",
     device: str | torch.device = "auto",
     weights: Any = None,
-    encoder: nn.Module | None = None,
+    encoder: torch.nn.Module | None = None,
     seed: int = 612,
     progress: bool = True,
     callback: Callable[[StepInfo], Any] | None = None,
@@ -531,9 +186,10 @@ def transfer(
 ) -> TransferResult:
     """Give ``content`` the look of ``style`` while keeping it a photo (Luan et al. 2017).
 
-    Stage 1 optimises content + masked style (+ TV) losses from noise; stage 2 adds the matting
-    Laplacian photorealism term and starts from stage 1's result; the shown result is the best local
-    affine reconstruction of stage 2's output.
+    The preset's schedule runs level by level at the working size (content + masked style + TV, and
+    the matting-Laplacian photorealism term where the level has it); the best local affine
+    reconstruction of the last level's output is then brought to the output size by a local affine
+    colour model of the content, so the result is the real photo under a smooth colour transform.
 
     Parameters
     ----------
@@ -549,91 +205,104 @@ def transfer(
     auto_k
         Number of regions for ``"auto"`` masks; None lets the segmenter choose.
     preset
-        ``"paper"`` (Caffe VGG-19, the paper's layers and weights, 1000 + 1000 iterations) or
-        ``"lite"`` (layers up to relu3_1, for partial weights and speed), or a :class:`Preset`.
+        ``"fast"`` (default: the paper's layers on a coarse-to-fine schedule, a minute or two on a
+        CPU), ``"paper"`` (Luan et al.'s exact schedule, 1000 + 1000 iterations at 700 px), ``"lite"``
+        (layers up to relu3_1, for partial weights), or a :class:`~photostyle.presets.Preset`.
+    work_size
+        Long side in pixels at which the optimisation runs (None: the preset's, 512 / 700). It is never
+        larger than the content photo (a larger value is lowered to the photo's size with a warning).
     size
-        Long side in pixels of the working resolution (both images); None: the preset's (700 / 512).
+        Earlier name of ``work_size``.
+    output_size
+        ``"full"`` (default): the content's own size; ``"work"``: the working size; an int: that long
+        side (at most the content's own).
     num_steps
-        L-BFGS iterations per stage: an int for both stages or ``(stage1, stage2)``; 0 skips a stage.
+        L-BFGS iterations: one int for every level, or one count per level of the preset (0 skips a
+        level).
     content_weight, style_weight, tv_weight, photo_weight
-        Override the preset's loss weights (see :class:`Preset` for their scale).
+        Override the loss weights the preset has for the network in use (see
+        :class:`~photostyle.presets.LossWeights` for their scale).
     init
-        Stage 1's starting image: ``"noise"`` (the paper) or ``"content"``.
+        The first level's start: ``"noise"`` (the paper), ``"content"``, or ``"colour"`` (a per-region
+        colour-statistics transfer of the content toward the style); None: the preset's.
     postprocess
         ``"best_local_affine"`` (the paper's shown result), ``"posterization_refine"`` (best local
-        affine, then K = J + I − guided_filter(I, I)) or ``"none"`` (stage 2's raw output).
+        affine, then K = J + I − guided_filter(I, I)) or ``"none"`` (the last level's raw output).
     device
         ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"`` or a ``torch.device``.
     weights
-        VGG-19 weights: a file path, ``"caffe"``, ``"imagenet"``, a
-        :class:`~photostyle.encoders.VGG19Weights`; None: ``$PHOTOSTYLE_VGG_WEIGHTS`` or the preset's.
+        VGG-19 weights: a file path, ``"normalised"`` (the default network), ``"caffe"``,
+        ``"imagenet"``, a :class:`~photostyle.weights.VGG19Weights`; None: ``$PHOTOSTYLE_VGG_WEIGHTS``,
+        else the normalised VGG-19.
     encoder
         A ready :class:`~photostyle.encoders.VGG19Encoder` (overrides ``weights``); it is moved to
         the device.
     seed
-        Seed of the noise initialisation (612 as the paper's code).
+        Seed of the noise start (612 as the paper's code).
     progress
-        Show a tqdm progress bar per stage.
+        Show a tqdm progress bar per level.
     callback
-        Called after every iteration with a :class:`StepInfo`; return True to end the stage.
+        Called after every iteration with a :class:`~photostyle.optimize.StepInfo`; return True to
+        end the level.
     snapshot_every
         Keep a copy of the image every this many iterations in ``result.snapshots``.
     tol_change
-        Stop a stage early when the relative loss change per iteration falls below this.
+        Stop a level early on convergence (see :func:`~photostyle.optimize.run_lbfgs`); None: the
+        preset's.
     metrics
-        Compute :mod:`photostyle.metrics` of the result into ``result.metrics``.
+        Compute :mod:`photostyle.metrics` of the result at the working size into ``result.metrics``.
 
     Returns
     -------
     TransferResult
     """
     from .encoders import VGG19Encoder
+    from .losses import StyleObjective
     from .matting import PhotorealismLoss
     from .smoothing import best_local_affine, posterization_refine
 
     t_start = time.perf_counter()
-    if isinstance(preset, str):
-        _checks.check_choice("preset", preset, PRESETS)
-        preset = PRESETS[preset]
-    elif not isinstance(preset, Preset):
-        raise TypeError(f"preset: expected 'paper', 'lite' or a Preset, got {type(preset).__name__}.")
-    overrides = {
-        "content_weight": content_weight, "style_weight": style_weight,
-        "tv_weight": tv_weight, "photo_weight": photo_weight,
-    }
+    preset = _check_steps(num_steps, get_preset(preset))
+    overrides = {"content": content_weight, "style": style_weight, "tv": tv_weight, "photo": photo_weight}
     for key, value in overrides.items():
         if value is not None:
-            _checks.check_number(key, value, minimum=0.0)
-    preset = replace(preset, **{k: float(v) for k, v in overrides.items() if v is not None})
-    if size is not None:
-        _checks.check_int("size", size, minimum=8)
-    size = size if size is not None else preset.size
-    if num_steps is None:
-        steps = preset.num_steps
-    elif isinstance(num_steps, (tuple, list)):
-        if len(num_steps) != 2:
-            raise ValueError(f"num_steps: expected an int or a pair (stage1, stage2), got {num_steps!r}.")
-        steps = (_checks.check_int("num_steps[0]", num_steps[0], minimum=0),
-                 _checks.check_int("num_steps[1]", num_steps[1], minimum=0))
-    else:
-        steps = (_checks.check_int("num_steps", num_steps, minimum=0),) * 2
-    _checks.check_choice("init", init, ("noise", "content"))
+            _checks.check_number(f"{key}_weight", value, minimum=0.0)
+    if size is not None and work_size is not None and size != work_size:
+        raise ValueError(f"size and work_size name the same thing; pass one (got {size} and {work_size}).")
+    work_size = work_size if work_size is not None else size
+    if work_size is not None:
+        _checks.check_int("work_size", work_size, minimum=8)
+    if not (isinstance(output_size, str) and output_size in ("full", "work")):
+        if isinstance(output_size, str):
+            raise ValueError(f"output_size must be 'full', 'work' or a long side in pixels, got {output_size!r}.")
+        _checks.check_int("output_size", output_size, minimum=8)
+    init = init if init is not None else preset.init
+    _checks.check_choice("init", init, ("noise", "content", "colour"))
     _checks.check_choice("postprocess", postprocess, ("best_local_affine", "posterization_refine", "none"))
     _checks.check_int("seed", seed)
     if snapshot_every is not None:
         _checks.check_int("snapshot_every", snapshot_every, minimum=1)
+    tol_change = tol_change if tol_change is not None else preset.tol_change
     if tol_change is not None:
         _checks.check_number("tol_change", tol_change, minimum=0.0)
     if callback is not None and not callable(callback):
         raise TypeError(f"callback: expected a callable taking a StepInfo, got {type(callback).__name__}.")
-    dev = resolve_device(device)
+    dev = _checks.resolve_device(device)
 
-    # Images: full resolution first (masks are checked against it), then the working size.
+    # Images: full resolution on the CPU (masks are checked against it), then the working size.
     content_full = to_tensor(content, name="content")
     style_full = to_tensor(style, name="style")
-    content_img = resize_long_side(content_full, size).to(dev)
-    style_img = resize_long_side(style_full, size).to(dev)
-    for name, full, img in (("content", content_full, content_img), ("style", style_full, style_img)):
+    long_side = max(content_full.shape[-2:])
+    requested = work_size if work_size is not None else preset.size
+    if requested > long_side:
+        if work_size is not None:
+            warnings.warn(f"work_size={requested} is larger than the content photo ({content_full.shape[-1]}x"
+                          f"{content_full.shape[-2]}); working at its own size, {long_side} px (photostyle never "
+                          "upscales the photo to optimise it).", UserWarning, stacklevel=2)
+        requested = long_side
+    content_work = resize_long_side(content_full, requested).to(dev)
+    style_work = resize_long_side(style_full, requested).to(dev)
+    for name, full, img in (("content", content_full, content_work), ("style", style_full, style_work)):
         if min(full.shape[-2:]) < 3:
             raise ValueError(
                 f"{name}: the image is {full.shape[-2]}x{full.shape[-1]}, smaller than the 3x3 matting window; "
@@ -641,139 +310,127 @@ def transfer(
             )
         if min(img.shape[-2:]) < 3:
             raise ValueError(
-                f"{name}: the image is {img.shape[-2]}x{img.shape[-1]} at size={size}, smaller than the 3x3 "
-                "matting window; pass a larger size."
+                f"{name}: the image is {img.shape[-2]}x{img.shape[-1]} at work_size={requested}, smaller than "
+                "the 3x3 matting window; pass a larger work_size."
             )
+    masks = resolve_masks(content_mask, style_mask, content_full, style_full, auto_k=auto_k, auto_size=requested)
 
-    # Masks.
-    auto = _is_auto(content_mask) or _is_auto(style_mask)
-    if auto and not all(m is None or _is_auto(m) for m in (content_mask, style_mask)):
-        raise ValueError(
-            "content_mask='auto' segments both images: leave style_mask out (or pass 'auto' for both), "
-            "or give two mask images."
-        )
-    if auto_k is not None:
-        _checks.check_int("auto_k", auto_k, minimum=1)
-        if not auto:
-            raise ValueError("auto_k is the number of regions of automatic masks: pass it with content_mask='auto'.")
-    if not auto and (content_mask is None) != (style_mask is None):
-        given = "content_mask" if content_mask is not None else "style_mask"
-        missing = "style_mask" if content_mask is not None else "content_mask"
-        raise ValueError(f"{given} was given without {missing}: pass both masks (or neither).")
-    masks_used = None
-    content_masks = style_masks = present = None
-    if auto:
-        import segmentation
-
-        found = segmentation.auto_segment(to_numpy(content_img), to_numpy(style_img), k=auto_k)
-        c_labels, s_labels = found.content_labels, found.style_labels
-    elif content_mask is not None:
-        c_labels = _fit_labels(_load_labels(content_mask, name="content_mask"),
-                               tuple(content_full.shape[-2:]), name="content_mask")
-        s_labels = _fit_labels(_load_labels(style_mask, name="style_mask"),
-                               tuple(style_full.shape[-2:]), name="style_mask")
-    if auto or content_mask is not None:
-        content_masks, style_masks, present, _ = prepare_masks(
-            c_labels, s_labels, tuple(content_img.shape[-2:]), tuple(style_img.shape[-2:])
-        )
-        masks_used = {
-            "content": _resize_labels(c_labels, tuple(content_img.shape[-2:])),
-            "style": _resize_labels(s_labels, tuple(style_img.shape[-2:])),
-        }
-
-    # Encoder.
-    layers = tuple(dict.fromkeys(preset.content_layers + preset.style_layers))
+    # Network and loss weights.
     if encoder is None:
-        encoder = VGG19Encoder(layers, weights=weights if weights is not None else _default_weights(preset),
-                               progress=progress)
+        encoder = VGG19Encoder(preset.layers, weights=weights, progress=progress)
     else:
-        missing_layers = [layer for layer in layers if layer not in getattr(encoder, "layers", ())]
+        missing_layers = [layer for layer in preset.layers if layer not in getattr(encoder, "layers", ())]
         if missing_layers:
             raise ValueError(
                 f"encoder: it does not output layers {missing_layers} that preset '{preset.name}' needs; "
-                f"build it as VGG19Encoder({list(layers)!r}, weights=...)."
+                f"build it as VGG19Encoder({list(preset.layers)!r}, weights=...)."
             )
     encoder = encoder.to(dev)
-    timings: dict[str, float] = {}
-
-    objective = StyleObjective(
-        encoder, content_img, style_img,
-        content_layers=preset.content_layers, style_layers=preset.style_layers,
-        content_weight=preset.content_weight, style_weight=preset.style_weight, tv_weight=preset.tv_weight,
-        content_masks=content_masks, style_masks=style_masks, style_present=present,
-    )
+    base = preset.weights_for(getattr(encoder, "layout", "normalised"))
+    loss_weights = LossWeights(**{k: float(v) if v is not None else getattr(base, k) for k, v in overrides.items()})
+    timings: dict[str, float] = {"laplacian": 0.0}
     _sync(dev)
     timings["setup"] = time.perf_counter() - t_start
 
     history: list[dict[str, Any]] = []
     snapshots: list = []
     stages: dict[str, torch.Tensor] = {}
-    stopped_reasons: list[str] = []
+    stops: list[Stop] = []
     common = dict(history_size=preset.history_size, callback=callback, progress=progress,
                   tol_change=tol_change, snapshot_every=snapshot_every, history=history, snapshots=snapshots)
+    work_hw, style_hw = tuple(content_work.shape[-2:]), tuple(style_work.shape[-2:])
+    shapes = level_shapes(work_hw, preset.levels)
+    objectives: dict[tuple[int, int], tuple[StyleObjective, torch.Tensor]] = {}
+    laplacians: dict[tuple[int, int], PhotorealismLoss] = {}
+    x: torch.Tensor | None = None
+    for level, shape in zip(preset.levels, shapes):
+        t0 = time.perf_counter()
+        if level.num_steps == 0:
+            continue
+        if shape not in objectives:  # content/style targets and masks for this size, computed once
+            c_lvl = content_work if shape == work_hw else resize_to(content_work, shape)
+            s_shape = style_hw if shape == work_hw else long_side_shape(style_hw, max(shape))
+            s_lvl = style_work if s_shape == style_hw else resize_to(style_work, s_shape)
+            cm, sm, present = masks.one_hot(shape, s_shape) if masks is not None else (None, None, None)
+            objectives[shape] = (StyleObjective(
+                encoder, c_lvl, s_lvl, content_layers=preset.content_layers, style_layers=preset.style_layers,
+                content_weight=loss_weights.content, style_weight=loss_weights.style, tv_weight=loss_weights.tv,
+                content_masks=cm, style_masks=sm, style_present=present), c_lvl)
+        objective, c_lvl = objectives[shape]
+        photo, t_lap = None, 0.0
+        if level.photorealism and loss_weights.photo > 0:
+            if shape not in laplacians:
+                t_lap = time.perf_counter()
+                laplacians[shape] = PhotorealismLoss(c_lvl).to(dev)
+                t_lap = time.perf_counter() - t_lap
+                timings["laplacian"] += t_lap
+            photo = laplacians[shape]
+        objective.set_photorealism(photo, loss_weights.photo if photo is not None else 0.0)
+        if x is None:
+            x = _starting_image(init, c_lvl, resize_to(style_work, long_side_shape(style_hw, max(shape))),
+                                masks, seed)
+        elif tuple(x.shape[-2:]) != shape:
+            x = torch.nn.functional.interpolate(x, size=shape, mode="bilinear", align_corners=False)
+        x, stop = run_lbfgs(objective, x, num_steps=level.num_steps, stage=level.name, **common)
+        stages[level.name] = x.clamp(0, 1).cpu()
+        _sync(dev)
+        timings[level.name] = time.perf_counter() - t0 - t_lap
+        if stop is not None:
+            stops.append(stop)
+            if stop.reason is StopReason.NON_FINITE:
+                break
 
-    if init == "noise":
-        x = _noise_init(tuple(content_img.shape), seed=seed, device=dev, dtype=content_img.dtype)
+    t0 = time.perf_counter()
+    if x is None:  # every level skipped: the content itself
+        final = content_work.clone()
     else:
-        x = content_img.clone()
-    t0 = time.perf_counter()
-    if steps[0] > 0:
-        x, why = run_lbfgs(objective, x, num_steps=steps[0], stage="stage1", **common)
-        if why:
-            stopped_reasons.append(why)
-        stages["stage1"] = x.clamp(0, 1).cpu()
-    _sync(dev)
-    timings["stage1"] = time.perf_counter() - t0
-
-    nonfinite = any("non-finite" in why for why in stopped_reasons)
-    t0 = time.perf_counter()
-    laplacian = None
-    if steps[1] > 0 and preset.photo_weight > 0 and not nonfinite:
-        laplacian = PhotorealismLoss(content_img).to(dev)
-    timings["laplacian"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    if steps[1] > 0 and not nonfinite:
-        objective.set_photorealism(laplacian, preset.photo_weight if laplacian is not None else 0.0)
-        x, why = run_lbfgs(objective, x, num_steps=steps[1], stage="stage2", **common)
-        if why:
-            stopped_reasons.append(why)
-        stages["stage2"] = x.clamp(0, 1).cpu()
-    _sync(dev)
-    timings["stage2"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    final = x.clamp(0, 1)
-    if postprocess != "none" and (steps[0] > 0 or steps[1] > 0):
-        with torch.no_grad():
-            final = best_local_affine(final, content_img).clamp(0, 1)
-            stages["best_local_affine"] = final.cpu()
-            if postprocess == "posterization_refine":
-                final = posterization_refine(final, content_img).clamp(0, 1)
-                stages["posterization_refine"] = final.cpu()
+        final = x.clamp(0, 1)
+        if tuple(final.shape[-2:]) != work_hw:
+            final = resize_to(final, work_hw)
+        if postprocess != "none":
+            with torch.no_grad():
+                final = best_local_affine(final, content_work).clamp(0, 1)
+                stages["best_local_affine"] = final.cpu()
+                if postprocess == "posterization_refine":
+                    final = posterization_refine(final, content_work).clamp(0, 1)
+                    stages["posterization_refine"] = final.cpu()
     _sync(dev)
     timings["postprocess"] = time.perf_counter() - t0
-    final = final.detach().cpu()
+
+    t0 = time.perf_counter()
+    work_result = final.detach()
+    if output_size == "work":
+        out = work_result.cpu()
+    else:
+        target = long_side if output_size == "full" else min(int(output_size), long_side)
+        out = work_result.cpu() if target == max(work_hw) else _to_output_size(work_result, content_work,
+                                                                               content_full, target)
+    timings["upsample"] = time.perf_counter() - t0
 
     result = TransferResult(
-        image=to_pil(final), tensor=final, stages=stages, history=history, timings=timings,
-        masks=masks_used, snapshots=snapshots, stopped="; ".join(stopped_reasons) or None, preset=preset,
+        image=to_pil(out), tensor=out, stages=stages, history=history, timings=timings,
+        masks=masks.labels_at(work_hw, style_hw) if masks is not None else None, snapshots=snapshots,
+        stopped="; ".join(str(s) for s in stops) or None, preset=preset, stops=stops, weights=loss_weights,
+        network={"layout": str(getattr(encoder, "layout", "?")), "source": str(getattr(encoder, "source", "?"))},
+        label_names=dict(masks.names) if masks is not None else {},
     )
     if metrics:
         from . import metrics as _metrics
 
         result.metrics = _metrics.evaluate(
-            final.to(dev), content_img, style_img, encoder=encoder, layers=preset.style_layers,
-            content_mask=masks_used["content"] if masks_used else None,
-            style_mask=masks_used["style"] if masks_used else None,
+            work_result, content_work, style_work, encoder=encoder, layers=preset.style_layers,
+            content_mask=result.masks["content"] if result.masks else None,
+            style_mask=result.masks["style"] if result.masks else None,
+            laplacian=laplacians[work_hw].laplacian(device="cpu", dtype=torch.float64) if work_hw in laplacians else None,
         )
     timings["total"] = time.perf_counter() - t_start
     return result
 
 
-def _default_weights(preset: Preset):
-    """None lets the encoder resolve $PHOTOSTYLE_VGG_WEIGHTS first; otherwise the preset's network."""
-    import os
+def _to_output_size(result: torch.Tensor, content_work: torch.Tensor, content_full: torch.Tensor,
+                    long_side: int) -> torch.Tensor:
+    """The working-size result carried to ``long_side`` by the local affine colour model of the content."""
+    from .upsample import upsample_result
 
-    if os.environ.get("PHOTOSTYLE_VGG_WEIGHTS"):
-        return None
-    return preset.weights
+    full = content_full if long_side == max(content_full.shape[-2:]) else resize_long_side(content_full, long_side)
+    return upsample_result(result.cpu(), content_work.cpu(), full)

@@ -1,4 +1,4 @@
-"""Semantic masks for photostyle: palettes, label maps, mask pyramids and automatic segmentation.
+"""Semantic masks for photostyle: palettes, label maps, matching and automatic segmentation.
 
 This package never imports :mod:`photostyle` (photostyle imports it).
 """
@@ -9,7 +9,6 @@ from .labels import load_label_map, one_hot, resize_labels, resize_soft, save_la
 from .matching import LabelIoU, LabelMatch, fit_labels, label_iou, match_labels
 from .overlay import label_colors, overlay
 from .palette import DPST_PALETTE, DecodedMask, Palette, decode_color_mask
-from .pyramid import mask_pyramid, pooled_shape
 
 __all__ = [
     "Palette",
@@ -21,8 +20,6 @@ __all__ = [
     "resize_labels",
     "one_hot",
     "resize_soft",
-    "mask_pyramid",
-    "pooled_shape",
     "LabelMatch",
     "match_labels",
     "fit_labels",

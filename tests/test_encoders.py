@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
-import http.server
 import socket
-import threading
 import warnings
 from pathlib import Path
 
@@ -16,14 +13,9 @@ import pytest
 import torch
 from torch import nn
 
-from photostyle.encoders import (
-    VGG19_LAYERS,
-    WEIGHTS_ENV_VAR,
-    VGG19Encoder,
-    VGG19StateDict,
-    VGG19Weights,
-    load_vgg19_weights,
-)
+from photostyle.encoders import VGG19Encoder
+from photostyle.layers import VGG19_LAYERS
+from photostyle.weights import WEIGHTS_ENV_VAR, VGG19StateDict, VGG19Weights, load_vgg19_weights
 
 try:
     from _vgg_files import (
@@ -40,8 +32,8 @@ except ImportError:  # tests/ imported as a package
         write_torchvision_vgg19,
     )
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-SHARED_WEIGHTS = SHARED / "weights" / "vgg19_normalised_conv3_1.pth"
+from ._shared import SHARED, SHARED_WEIGHTS  # noqa: E402
+
 SHARED_WEIGHTS_SHA256 = "ff8506173d3a17e7b0fbfbff242c00b6827cfbcd7c21852b46806ae6a3fd7b09"
 PHOTO = SHARED / "data" / "dpst" / "input" / "in9.png"
 
@@ -395,7 +387,10 @@ def test_environment_beats_default_and_cache_is_used_offline(tmp_path, monkeypat
     assert load_vgg19_weights().source == str(env_file)
 
     monkeypatch.delenv(WEIGHTS_ENV_VAR)
-    loaded = load_vgg19_weights()  # default: VGG19Weights.CAFFE, found in the hub cache
+    from photostyle.weights import _resolve
+
+    assert _resolve(None) == (VGG19Weights.NORMALISED, "the default (VGG19Weights.NORMALISED)")
+    loaded = load_vgg19_weights("caffe")  # found in the hub cache, no network
     assert loaded.source == str(cached) and loaded.layout == "caffe"
     assert load_vgg19_weights("caffe").source == str(cached)
     assert load_vgg19_weights(VGG19Weights.CAFFE).source == str(cached)
@@ -418,28 +413,6 @@ def test_missing_file_errors(tmp_path, monkeypatch):
 # --------------------------------------------------------------------------------------------------
 # Downloads from a local HTTP server
 # --------------------------------------------------------------------------------------------------
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def http_dir(tmp_path):
-    """Serve a folder on 127.0.0.1 (ephemeral port) for the test; yields (folder, base url)."""
-    folder = tmp_path / "served"
-    folder.mkdir()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=folder))
-    server.timeout = 5
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield folder, f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 def _point_enum_at(monkeypatch, member, url, file_name):
@@ -473,7 +446,7 @@ def test_download_hash_mismatch(http_dir, monkeypatch, _isolated, tmp_path):
     _point_enum_at(monkeypatch, VGG19Weights.CAFFE, f"{base}/{name}", name)
 
     with pytest.raises(RuntimeError, match=rf"{base}/{name} do not match the sha256 prefix '{wrong}'.*[Dd]elete"):
-        load_vgg19_weights(progress=False)
+        load_vgg19_weights("caffe", progress=False)
     checkpoints = _isolated / "checkpoints"
     assert not checkpoints.exists() or list(checkpoints.iterdir()) == []
 
@@ -485,7 +458,7 @@ def test_download_server_down(monkeypatch, _isolated):
     url = f"http://127.0.0.1:{port}/vgg19-d01eb7cb.pth"
     _point_enum_at(monkeypatch, VGG19Weights.CAFFE, url, "vgg19-d01eb7cb.pth")
     with pytest.raises(RuntimeError) as info:
-        VGG19Encoder(["relu1_1"], progress=False)
+        VGG19Encoder(["relu1_1"], weights="caffe", progress=False)
     message = str(info.value)
     assert f"download the file by hand from {url}" in message
     assert WEIGHTS_ENV_VAR in message and "weights=" in message
@@ -505,19 +478,28 @@ def test_download_http_error(http_dir, monkeypatch):
 # --------------------------------------------------------------------------------------------------
 
 
-def test_corrupt_file(tmp_path):
+def test_corrupt_file(tmp_path, monkeypatch, _isolated):
+    """A corrupt file the user passed is not called a cache file; a corrupt cached file is, with how to refetch."""
+    noise = np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes()
     path = tmp_path / "vgg19-d01eb7cb.pth"
-    path.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    path.write_bytes(noise)
+    with pytest.raises(RuntimeError, match=r"truncated/corrupt.*Pass a VGG-19 weight file") as info:
+        load_vgg19_weights(path)
+    assert "cached" not in str(info.value)
+    cached = _isolated / "checkpoints" / "vgg19-d01eb7cb.pth"
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(noise)
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", _no_network)
     with pytest.raises(RuntimeError, match=r"truncated/corrupt.*[Dd]elete the cached file at .*re-download it from "
                                            r"https://web.eecs.umich.edu"):
-        load_vgg19_weights(path)
+        load_vgg19_weights("caffe")
 
 
 def test_truncated_file(tmp_path, small_torchvision):
     data = small_torchvision.read_bytes()
     path = tmp_path / "half.pth"
     path.write_bytes(data[: len(data) // 2])
-    with pytest.raises(RuntimeError, match=r"cannot read '.*half.pth' as a PyTorch checkpoint.*[Dd]elete"):
+    with pytest.raises(RuntimeError, match=r"cannot read '.*half.pth' as a PyTorch checkpoint.*truncated"):
         load_vgg19_weights(path)
 
 
@@ -573,9 +555,9 @@ def test_checkpoint_dict_and_module_prefix(tmp_path):
 @pytest.mark.parametrize("layout", ["normalised", "torchvision"])
 @pytest.mark.parametrize("size", [(37, 50), (45, 61)])
 def test_mask_pyramid_matches_every_feature_map(tmp_path, layout, size):
-    """segmentation.mask_pyramid, walked with the encoder's names and pooling mode, has the spatial
+    """photostyle.masks.mask_pyramid, walked with the encoder's names and pooling mode, has the spatial
     size of every feature map the encoder produces (ceil pooling and floor pooling, odd sizes)."""
-    import segmentation
+    from photostyle.masks import mask_pyramid
 
     from ._vgg_files import write_normalised_vgg19, write_torchvision_vgg19
 
@@ -588,7 +570,7 @@ def test_mask_pyramid_matches_every_feature_map(tmp_path, layout, size):
     assert encoder.pool_ceil_mode is (layout == "normalised")
     image = torch.rand(1, 3, *size)
     masks = torch.rand(2, *size)
-    pyramid = segmentation.mask_pyramid(masks, encoder.names, ceil_mode=encoder.pool_ceil_mode)
+    pyramid = mask_pyramid(masks, encoder.names, ceil_mode=encoder.pool_ceil_mode)
     walked = dict(encoder.walk(image))
     assert list(walked) == list(encoder.names)
     for name, features in walked.items():

@@ -11,10 +11,11 @@ import torch
 from photostyle.matting import (
     PhotorealismLoss,
     laplacian_to_torch,
-    matting_energy,
     matting_laplacian,
     photorealism_loss,
 )
+
+from photostyle import metrics
 
 from ._shared import REFERENCE_DIR, REFERENCE_NAMES
 
@@ -199,7 +200,7 @@ def test_loss_constant_content_and_random():
     recoloured = torch.einsum("ij,bjhw->bihw", torch.tensor([[0.5, 0.2, 0.1], [0.0, 0.7, 0.2], [0.1, 0.1, 0.6]],
                                                             dtype=torch.float64), content) + 0.05
     assert photorealism_loss(recoloured, lap).item() < 1e-3 * loss_noise
-    assert matting_energy(noise, lap) == pytest.approx(loss_noise / (64 * 40), rel=1e-12)
+    assert metrics.matting_energy(noise, laplacian=lap) == pytest.approx(loss_noise / (64 * 40), rel=1e-12)
 
 
 def test_module_equals_function_and_follows_dtype(rng):

@@ -11,7 +11,11 @@ import photostyle as ps
 from photostyle import metrics
 from photostyle.encoders import VGG19Encoder
 from photostyle.image import resize_long_side, to_tensor
-from photostyle.transfer import PRESETS, StepInfo, prepare_masks, resolve_device, run_lbfgs, transfer
+from photostyle._checks import resolve_device
+from photostyle.masks import prepare_masks
+from photostyle.optimize import StepInfo, StopReason, run_lbfgs
+from photostyle.presets import PRESETS, LossWeights
+from photostyle.transfer import transfer
 
 from ._shared import dpst_pair
 
@@ -40,7 +44,7 @@ def test_end_to_end_real_pair_transfers_style_and_stays_photorealistic(lite_enco
     paths = dpst_pair(9)
     result = transfer(
         paths["content"], paths["style"], content_mask=paths["content_mask"], style_mask=paths["style_mask"],
-        preset="lite", size=96, num_steps=(80, 60), encoder=lite_encoder, progress=False,
+        preset="lite", output_size="work", size=96, num_steps=(80, 60), encoder=lite_encoder, progress=False,
     )
     content = resize_long_side(to_tensor(paths["content"]), 96)
     style = resize_long_side(to_tensor(paths["style"]), 96)
@@ -82,7 +86,7 @@ def test_end_to_end_real_pair_transfers_style_and_stays_photorealistic(lite_enco
 def test_seeded_runs_are_identical_and_callback_and_snapshots(lite_encoder, small_pair):
     content, style = _tiny(small_pair["content"]), _tiny(small_pair["style"])
     seen: list[StepInfo] = []
-    kwargs = dict(preset="lite", size=40, num_steps=(6, 4), encoder=lite_encoder, progress=False, seed=3)
+    kwargs = dict(preset="lite", output_size="work", size=40, num_steps=(6, 4), encoder=lite_encoder, progress=False, seed=3)
     a = transfer(content, style, callback=seen.append, snapshot_every=2, **kwargs)
     b = transfer(content, style, **kwargs)
     assert torch.equal(a.tensor, b.tensor)
@@ -96,7 +100,7 @@ def test_seeded_runs_are_identical_and_callback_and_snapshots(lite_encoder, smal
 
 def test_callback_can_stop_a_stage(lite_encoder, small_pair):
     content, style = _tiny(small_pair["content"]), _tiny(small_pair["style"])
-    result = transfer(content, style, preset="lite", size=32, num_steps=(10, 0), encoder=lite_encoder,
+    result = transfer(content, style, preset="lite", output_size="work", size=32, num_steps=(10, 0), encoder=lite_encoder,
                       progress=False, callback=lambda info: info.step == 3)
     assert len(result.history) == 3
     assert result.stopped == "stage1: stopped by the callback at iteration 3"
@@ -118,7 +122,8 @@ def test_non_finite_loss_keeps_last_finite_image():
     init = torch.zeros(1, 3, 4, 4)
     with pytest.warns(RuntimeWarning, match="the loss became non-finite at iteration 4; kept the last finite image"):
         x, stopped = run_lbfgs(objective, init, num_steps=10, progress=False)
-    assert stopped == "stage: the loss became non-finite at iteration 4; kept the last finite image"
+    assert str(stopped) == "stage: the loss became non-finite at iteration 4; kept the last finite image"
+    assert stopped.reason is StopReason.NON_FINITE and stopped.step == 4
     assert bool(torch.isfinite(x).all())
     assert torch.equal(x, seen[2])  # the last image whose loss was finite, not the one that failed
     assert not torch.equal(seen[3], seen[2])
@@ -134,7 +139,8 @@ def test_lbfgs_reaches_the_minimum_of_a_quadratic():
     assert [h["step"] for h in history] == [1, 2, 3, 4, 5]
     x, stopped = run_lbfgs(lambda x: {"total": ((x - target) ** 2).sum()}, torch.zeros(1, 3, 5, 5),
                            num_steps=50, progress=False, tol_change=1e-6)
-    assert stopped is not None and stopped.startswith("stage: converged at iteration")
+    assert stopped is not None and stopped.reason is StopReason.CONVERGED
+    assert str(stopped).startswith("stage: converged at iteration")
 
 
 def test_paper_preset_with_full_random_weights(tmp_path):
@@ -147,7 +153,7 @@ def test_paper_preset_with_full_random_weights(tmp_path):
     content = rng.random((40, 52, 3))
     style = rng.random((36, 36, 3))
     with pytest.warns(UserWarning, match="guessed 'caffe' because it has classifier.1 / classifier.4 keys"):
-        result = transfer(content, style, preset="paper", size=40, num_steps=(3, 2), weights=path, progress=False)
+        result = transfer(content, style, preset="paper", output_size="work", size=40, num_steps=(3, 2), weights=path, progress=False)
     assert result.tensor.shape == (1, 3, 31, 40)
     assert result.preset.content_layers == ("relu4_2",)
     assert len(result.history) == 5 and all(np.isfinite(h["total"]) for h in result.history)
@@ -168,7 +174,7 @@ def test_masks_content_only_labels_fall_back_with_warning():
 def test_mask_errors_and_resizing(lite_encoder, small_pair):
     content, style = small_pair["content"], small_pair["style"]
     cmask, smask = small_pair["content_mask"], small_pair["style_mask"]
-    kw = dict(preset="lite", size=32, num_steps=(1, 0), encoder=lite_encoder, progress=False)
+    kw = dict(preset="lite", output_size="work", size=32, num_steps=(1, 0), encoder=lite_encoder, progress=False)
     with pytest.raises(ValueError, match="content_mask was given without style_mask: pass both masks"):
         transfer(content, style, content_mask=cmask, **kw)
     wrong = np.zeros((100, 100), dtype=np.int64)
@@ -183,12 +189,12 @@ def test_mask_errors_and_resizing(lite_encoder, small_pair):
 def test_bad_arguments(lite_encoder, small_pair):
     content, style = _tiny(small_pair["content"]), _tiny(small_pair["style"])
     kw = dict(encoder=lite_encoder, progress=False)
-    with pytest.raises(ValueError, match="preset must be one of 'paper', 'lite', got 'fast'"):
-        transfer(content, style, preset="fast", **kw)
+    with pytest.raises(ValueError, match="preset must be one of 'paper', 'fast', 'lite', got 'fastest'"):
+        transfer(content, style, preset="fastest", **kw)
     with pytest.raises(ValueError, match="num_steps must be >= 0, got -1"):
         transfer(content, style, preset="lite", num_steps=-1, **kw)
     with pytest.raises(ValueError, match="smaller than the 3x3 matting window"):
-        transfer(torch.rand(1, 3, 2, 2), style, preset="lite", size=None, **kw)
+        transfer(torch.rand(1, 3, 2, 2), style, preset="lite", output_size="work", size=None, **kw)
     with pytest.raises(ValueError, match="does not output layers"):
         transfer(content, style, preset="paper", size=32, **kw)
     with pytest.raises(FileNotFoundError, match="image file not found"):
@@ -206,13 +212,13 @@ def test_absent_device_is_a_clear_error():
 
 def test_grey_content_image(lite_encoder, small_pair):
     grey = np.asarray(Image.fromarray(small_pair["content"]).convert("L").resize((40, 30)))
-    result = transfer(grey, _tiny(small_pair["style"]), preset="lite", size=40, num_steps=(2, 2),
+    result = transfer(grey, _tiny(small_pair["style"]), preset="lite", output_size="work", size=40, num_steps=(2, 2),
                       encoder=lite_encoder, progress=False)
     assert result.tensor.shape == (1, 3, 30, 40)
 
 
 def test_metrics_on_request(lite_encoder, small_pair):
-    result = transfer(_tiny(small_pair["content"]), _tiny(small_pair["style"]), preset="lite", size=32,
+    result = transfer(_tiny(small_pair["content"]), _tiny(small_pair["style"]), preset="lite", output_size="work", size=32,
                       num_steps=(3, 2), encoder=lite_encoder, progress=False, metrics=True)
     assert set(result.metrics) == {"style_distance", "matting_energy", "edge_ssim"}
     assert all(np.isfinite(v) for v in result.metrics.values())
@@ -223,15 +229,18 @@ def test_presets_are_the_papers():
     paper = PRESETS["paper"]
     assert paper.content_layers == ("relu4_2",)
     assert paper.style_layers == ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
-    assert (paper.content_weight, paper.style_weight, paper.photo_weight) == (5.0, 1e2, 1e4)
-    assert paper.tv_weight == pytest.approx(1e-3 * 256**2)
+    caffe = paper.weights_for("caffe")
+    assert (caffe.content, caffe.style, caffe.photo) == (5.0, 1e2, 1e4)
+    assert caffe.tv == pytest.approx(1e-3 * 256**2)
     assert paper.num_steps == (1000, 1000) and paper.history_size == 100 and paper.size == 700
+    assert [(lv.scale, lv.photorealism) for lv in paper.levels] == [(1.0, False), (1.0, True)]
+    assert paper.init == "noise"
     assert ps.transfer is transfer
 
 
 def test_automatic_masks(lite_encoder, small_pair):
     content, style = _tiny(small_pair["content"], 64), _tiny(small_pair["style"], 64)
-    result = transfer(content, style, content_mask="auto", auto_k=2, preset="lite", size=64, num_steps=(2, 1),
+    result = transfer(content, style, content_mask="auto", auto_k=2, preset="lite", output_size="work", size=64, num_steps=(2, 1),
                       encoder=lite_encoder, progress=False)
     cm, sm = result.masks["content"], result.masks["style"]
     assert cm.shape == tuple(result.tensor.shape[-2:]) and sm.shape == tuple(style.shape[-2:])
@@ -243,6 +252,6 @@ def test_automatic_masks(lite_encoder, small_pair):
                  encoder=lite_encoder, progress=False)
     with pytest.raises(ValueError, match="auto_k is the number of regions of automatic masks"):
         transfer(content, style, auto_k=3, preset="lite", encoder=lite_encoder, progress=False)
-    no_masks = transfer(content, style, preset="lite", size=32, num_steps=(1, 0), encoder=lite_encoder, progress=False)
+    no_masks = transfer(content, style, preset="lite", output_size="work", size=32, num_steps=(1, 0), encoder=lite_encoder, progress=False)
     with pytest.raises(ValueError, match="made without masks"):
         no_masks.mask_overlay()

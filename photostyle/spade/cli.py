@@ -10,18 +10,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..cli import _positive_int as _nonneg_int
-from ..cli import _steps
+from .._cli_args import positive_int as _pos_int
+from .._cli_args import steps as _steps
 from .config import PRESETS
 
 __all__ = ["add_subcommands", "run_render", "run_train"]
-
-
-def _pos_int(text: str) -> int:
-    value = _nonneg_int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
-    return value
 
 
 def add_subcommands(subparsers) -> None:

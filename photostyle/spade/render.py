@@ -72,9 +72,9 @@ class RestyleResult:
 
 
 def resolve_device(device: str | torch.device | None, *, default: torch.device | None = None) -> torch.device:
-    """None → ``default`` (or CPU); otherwise :func:`photostyle.transfer.resolve_device` ("auto" → CUDA
+    """None → ``default`` (or CPU); otherwise :func:`photostyle.resolve_device` ("auto" → CUDA
     if available; an absent device → ValueError)."""
-    from ..transfer import resolve_device as _resolve
+    from .._checks import resolve_device as _resolve
 
     if device is None:
         return default if default is not None else torch.device("cpu")

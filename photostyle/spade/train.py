@@ -125,8 +125,8 @@ def make_vgg_encoder(weights: Any = None, *, layers: Sequence[str] | None = None
     """
     from ..encoders import VGG19Encoder, load_vgg19_weights
 
+    loaded = load_vgg19_weights(weights, progress=False)  # read once, shared with the encoder
     if layers is None:
-        loaded = load_vgg19_weights(weights, progress=False)
         wanted = list(VGG_LAYER_WEIGHTS)
         layers = [name for name in wanted if name.replace("relu", "conv") in loaded.available]
         if not layers:
@@ -137,7 +137,7 @@ def make_vgg_encoder(weights: Any = None, *, layers: Sequence[str] | None = None
                 f"{', '.join(layers)} only (SPADE uses relu1_1 … relu5_1); give full VGG-19 weights for the "
                 "paper's loss.", stacklevel=2,
             )
-    enc = VGG19Encoder(list(layers), weights=weights, progress=False)
+    enc = VGG19Encoder.from_state_dict(loaded, list(layers))
     enc.eval()
     for p in enc.parameters():
         p.requires_grad_(False)

@@ -1,10 +1,10 @@
-"""Mask pyramids against the feature-map sizes of a VGG-like encoder (without importing photostyle)."""
+"""The mask pyramid of photostyle.masks against the feature-map sizes of a VGG-like encoder."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from segmentation import mask_pyramid
+from photostyle.masks import mask_pyramid
 
 VGG19_NAMES = [
     "conv1_1", "relu1_1", "conv1_2", "relu1_2", "pool1",

@@ -1,0 +1,184 @@
+"""The L-BFGS loop of Deep Photo Style Transfer, what a callback sees, and why a run stopped.
+
+As in Luan et al.'s code: no line search, step size 1, a fixed number of iterations (each one loss and
+gradient evaluation), history 100; the image is not clamped during optimisation.
+"""
+
+from __future__ import annotations
+
+import enum
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+__all__ = ["StepInfo", "StopReason", "Stop", "run_lbfgs"]
+
+
+@dataclass
+class StepInfo:
+    """What a per-step callback receives.
+
+    ``image`` is the current estimate after the iteration's update, (1, 3, H, W), detached (not
+    clamped); do not modify it in place. ``losses`` are those the iteration evaluated, i.e. of the
+    image before its update (L-BFGS without line search evaluates once per iteration).
+    """
+
+    stage: str
+    step: int
+    num_steps: int
+    losses: dict[str, float]
+    image: torch.Tensor
+
+
+class StopReason(enum.Enum):
+    """Why a stage ended before its iteration count."""
+
+    CALLBACK = "callback"
+    CONVERGED = "converged"
+    NON_FINITE = "non_finite"
+
+
+@dataclass(frozen=True)
+class Stop:
+    """A stage that ended early: why, where, and the sentence a person reads."""
+
+    reason: StopReason
+    stage: str
+    step: int
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _converged(totals: list[float], tol_change: float, window: int) -> bool:
+    """True once the loss has really started to fall and then flattened out.
+
+    The loss must have fallen to at most 90 % of its first value (so a flat start, which barely
+    moves for the first iterations, never counts as converged), and the mean relative decrease per
+    iteration over the last ``window`` iterations must be at most ``tol_change``.
+    """
+    if len(totals) <= window or totals[-1] > 0.9 * totals[0]:
+        return False
+    old, new = totals[-1 - window], totals[-1]
+    return (old - new) / window <= tol_change * max(abs(old), 1e-30)
+
+
+class _NonFinite(Exception):
+    pass
+
+
+def run_lbfgs(
+    objective: Callable[[torch.Tensor], dict[str, torch.Tensor]],
+    init: torch.Tensor,
+    *,
+    num_steps: int,
+    history_size: int = 100,
+    stage: str = "stage",
+    callback: Callable[[StepInfo], Any] | None = None,
+    progress: bool = True,
+    tol_change: float | None = None,
+    snapshot_every: int | None = None,
+    history: list[dict[str, Any]] | None = None,
+    snapshots: list | None = None,
+    window: int = 5,
+) -> tuple[torch.Tensor, Stop | None]:
+    """Minimise ``objective(x)["total"]`` over the image ``x`` with L-BFGS.
+
+    As in Luan et al.'s code: no line search, step size 1, a fixed number of iterations (each one loss
+    and gradient evaluation), history ``history_size``. The image is not clamped during optimisation.
+
+    Parameters
+    ----------
+    objective
+        Maps (1, 3, H, W) to a dict of loss terms with a ``"total"`` entry.
+    init
+        Starting image (1, 3, H, W); not modified.
+    num_steps
+        Number of L-BFGS iterations.
+    callback
+        Called after each iteration with a :class:`StepInfo`; returning ``True`` stops the stage.
+    tol_change
+        Stop early on convergence: once the loss has fallen to 90 % of its first value, when its mean
+        relative decrease per iteration over the last ``window`` iterations is at most this.
+    window
+        Iterations over which ``tol_change`` is measured.
+    snapshot_every
+        Append ``(stage, step, image)`` to ``snapshots`` every this many iterations.
+
+    Returns
+    -------
+    image, stopped
+        The final (or last finite) image, detached; ``stopped`` is None or a :class:`Stop` saying why
+        the stage ended early.
+    """
+    x = init.detach().clone().requires_grad_(True)
+    optimiser = torch.optim.LBFGS(
+        [x], lr=1.0, max_iter=1, history_size=history_size, line_search_fn=None,
+        tolerance_grad=0.0, tolerance_change=0.0,
+    )
+    last: dict[str, torch.Tensor] = {}
+
+    def closure() -> torch.Tensor:
+        optimiser.zero_grad(set_to_none=False)
+        terms = objective(x)
+        total = terms["total"]
+        if not bool(torch.isfinite(total)):
+            raise _NonFinite
+        good.copy_(x.detach())  # the last image whose loss was finite
+        total.backward()
+        last.clear()
+        last.update({k: v.detach() for k, v in terms.items()})
+        return total
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=num_steps, desc=stage, leave=False, dynamic_ncols=True)
+    stopped: Stop | None = None
+    totals: list[float] = []
+    good = x.detach().clone()
+    try:
+        for step in range(1, num_steps + 1):
+            try:
+                optimiser.step(closure)
+            except _NonFinite:
+                with torch.no_grad():
+                    x.copy_(good)
+                stopped = Stop(StopReason.NON_FINITE, stage, step,
+                               f"{stage}: the loss became non-finite at iteration {step}; kept the last finite image")
+                warnings.warn(stopped.message + " (try smaller weights or a different seed).", RuntimeWarning,
+                              stacklevel=2)
+                break
+            losses = {k: float(v) for k, v in last.items()}
+            totals.append(losses["total"])
+            if history is not None:
+                history.append({"stage": stage, "step": step, **losses})
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{losses['total']:.4g}", refresh=False)
+            if snapshots is not None and snapshot_every and step % snapshot_every == 0:
+                snapshots.append((stage, step, x.detach().clamp(0, 1).cpu().clone()))
+            if callback is not None:
+                if callback(StepInfo(stage, step, num_steps, losses, x.detach())) is True:
+                    stopped = Stop(StopReason.CALLBACK, stage, step,
+                                   f"{stage}: stopped by the callback at iteration {step}")
+                    break
+            if tol_change is not None and step < num_steps and _converged(totals, tol_change, window):
+                stopped = Stop(StopReason.CONVERGED, stage, step,
+                               f"{stage}: converged at iteration {step} (relative change <= {tol_change:g} "
+                               f"per iteration over {window})")
+                break
+    finally:
+        if bar is not None:
+            bar.close()
+    if not bool(torch.isfinite(x).all()):
+        with torch.no_grad():
+            x.copy_(good)
+        stopped = stopped or Stop(StopReason.NON_FINITE, stage, len(totals),
+                                  f"{stage}: the image became non-finite; kept the last finite image")
+    return x.detach(), stopped

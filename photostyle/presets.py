@@ -1,0 +1,204 @@
+"""Presets: layers, a schedule of levels, and loss weights per network layout.
+
+Loss weights depend on the network: the normalised VGG-19 (the default) rescales every channel of the
+Caffe VGG-19 by a positive factor, so the paper's numbers (tuned on Caffe) barely move the image there.
+Each preset therefore carries one :class:`LossWeights` per weight layout, chosen from the encoder in
+use (:meth:`Preset.weights_for`).
+
+A schedule is a sequence of :class:`Level` entries, each run by L-BFGS from the previous one's result
+(upsampled when the next level is larger). The paper's is two levels at full working size: 1000
+iterations without the photorealism term, then 1000 with it.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+__all__ = ["LossWeights", "Level", "Preset", "PRESETS", "CAFFE_PIXEL_SCALE", "get_preset"]
+
+# Pixel values of the Caffe network are 0–256: a TV weight given per such pixel is this much larger on
+# images in [0, 1].
+CAFFE_PIXEL_SCALE = 256.0
+
+InitName = Literal["noise", "content", "colour"]
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """The four loss weights of Deep Photo Style Transfer for one network.
+
+    ``tv`` applies to images in [0, 1]; ``photo`` multiplies ``Σ_c V_cᵀ L V_c`` with ``V_c`` in
+    [0, 1], which is exactly the energy whose gradient Luan et al.'s code adds.
+    """
+
+    content: float
+    style: float
+    tv: float
+    photo: float
+
+    def __post_init__(self) -> None:
+        for name in ("content", "style", "tv", "photo"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0:
+                raise ValueError(f"LossWeights.{name}: expected a number >= 0, got {value!r}.")
+
+
+@dataclass(frozen=True)
+class Level:
+    """One step of a schedule.
+
+    Attributes
+    ----------
+    name : str
+        Shown in progress bars, ``result.history`` and ``result.stages``.
+    scale : float
+        Long side as a fraction of the working size (1.0: the working size itself).
+    num_steps : int
+        L-BFGS iterations (one loss and gradient evaluation each).
+    photorealism : bool
+        Whether the matting-Laplacian term is on.
+    """
+
+    name: str
+    scale: float
+    num_steps: int
+    photorealism: bool
+
+    def __post_init__(self) -> None:
+        if not (0 < self.scale <= 1):
+            raise ValueError(f"Level.scale: expected a fraction in (0, 1], got {self.scale!r}.")
+        if isinstance(self.num_steps, bool) or not isinstance(self.num_steps, int) or self.num_steps < 0:
+            raise ValueError(f"Level.num_steps: expected an integer >= 0, got {self.num_steps!r}.")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Layers, schedule and loss weights of one configuration.
+
+    Attributes
+    ----------
+    name : str
+    content_layers, style_layers : tuple of str
+    weights : mapping of layout to LossWeights
+        Loss weights per weight layout (``"caffe"``, ``"normalised"``, ``"torchvision"``).
+    levels : tuple of Level
+        The schedule.
+    size : int
+        Default working size (long side in pixels) of the finest level.
+    init : {"noise", "content", "colour"}
+        The first level's starting image.
+    history_size : int
+        L-BFGS history.
+    tol_change : float or None
+        Default early stop on convergence (see :func:`photostyle.optimize.run_lbfgs`).
+    note : str
+        Where the numbers come from.
+    """
+
+    name: str
+    content_layers: tuple[str, ...]
+    style_layers: tuple[str, ...]
+    weights: Mapping[str, LossWeights]
+    levels: tuple[Level, ...]
+    size: int = 700
+    init: InitName = "noise"
+    history_size: int = 100
+    tol_change: float | None = None
+    note: str = ""
+    layers: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "layers", tuple(dict.fromkeys(self.content_layers + self.style_layers)))
+
+    @property
+    def num_steps(self) -> tuple[int, ...]:
+        """Iterations per level."""
+        return tuple(level.num_steps for level in self.levels)
+
+    def weights_for(self, layout: str) -> LossWeights:
+        """The loss weights for a network layout; an untuned layout borrows the normalised numbers
+        with a warning."""
+        if layout in self.weights:
+            return self.weights[layout]
+        fallback = "normalised" if "normalised" in self.weights else next(iter(self.weights))
+        warnings.warn(
+            f"preset '{self.name}' has no loss weights tuned for the '{layout}' VGG-19; using those of "
+            f"'{fallback}' ({self.weights[fallback]}). Pass content_weight= and style_weight= to tune them.",
+            UserWarning, stacklevel=3,
+        )
+        return self.weights[fallback]
+
+    def with_steps(self, num_steps: int | tuple[int, ...]) -> "Preset":
+        """A copy with other iteration counts: one int for every level, or one per level."""
+        if isinstance(num_steps, int):
+            counts = (num_steps,) * len(self.levels)
+        else:
+            counts = tuple(num_steps)
+        return replace(self, levels=tuple(replace(level, num_steps=n) for level, n in zip(self.levels, counts)))
+
+
+_PAPER_LAYERS = dict(content_layers=("relu4_2",),
+                     style_layers=("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"))
+
+# Luan et al. (2017) on Caffe VGG-19: content 5, style 1e2, TV 1e-3 per 0-256 pixel, photo 1e4.
+_PAPER_CAFFE = LossWeights(content=5.0, style=1e2, tv=1e-3 * CAFFE_PIXEL_SCALE**2, photo=1e4)
+
+# The paper's layers on the normalised VGG-19: tuned by benchmarks/sweep_weights.py on the 12 DPST pairs
+# against the paper's published results (see the README's table).
+_PAPER_NORMALISED = LossWeights(content=1e3, style=1e7, tv=1.0, photo=1e4)
+
+PRESETS: dict[str, Preset] = {
+    # Luan et al.'s exact schedule: 1000 + 1000 L-BFGS iterations at 700 px from noise, history 100.
+    "paper": Preset(
+        name="paper",
+        **_PAPER_LAYERS,
+        weights={"caffe": _PAPER_CAFFE, "normalised": _PAPER_NORMALISED},
+        levels=(Level("stage1", 1.0, 1000, False), Level("stage2", 1.0, 1000, True)),
+        size=700,
+        init="noise",
+        note="Luan et al. 2017; normalised-network weights from benchmarks/sweep_weights.py",
+    ),
+    # The paper's layers and look at a small fraction of the cost: a pyramid over the working size,
+    # started from a per-region colour transfer of the content, the photorealism term from the first
+    # level on, and an early stop on convergence; the result is brought to the photo's full size by
+    # the local affine colour model (photostyle.upsample).
+    "fast": Preset(
+        name="fast",
+        **_PAPER_LAYERS,
+        weights={"caffe": _PAPER_CAFFE, "normalised": _PAPER_NORMALISED},
+        levels=(Level("level1", 0.25, 200, True), Level("level2", 0.5, 60, True), Level("level3", 1.0, 20, True)),
+        size=512,
+        init="colour",
+        note="tuned by benchmarks/bench_fast.py against the paper schedule",
+    ),
+    # Layers up to relu3_1 only: runs with partial weights (../shared/weights ends at conv3_1) and is
+    # several times faster. Weights tuned by eye on the normalised VGG-19 (DPST pairs and the demo pair
+    # at 96-256 px): content 1e3 keeps the structure (5 washes it out), style 1e7 carries the look, TV 1
+    # instead of the paper's 65.5 (per [0, 1] pixel) avoids a hazy, blurred result.
+    "lite": Preset(
+        name="lite",
+        content_layers=("relu3_1",),
+        style_layers=("relu1_1", "relu2_1", "relu3_1"),
+        weights={"normalised": LossWeights(content=1e3, style=1e7, tv=1.0, photo=1e4)},
+        levels=(Level("stage1", 1.0, 300, False), Level("stage2", 1.0, 300, True)),
+        size=512,
+        init="noise",
+        note="tuned by eye on the normalised VGG-19",
+    ),
+}
+
+
+def get_preset(preset: str | Preset) -> Preset:
+    """A preset by name, or the :class:`Preset` given."""
+    if isinstance(preset, Preset):
+        return preset
+    if not isinstance(preset, str):
+        raise TypeError(f"preset: expected one of {', '.join(map(repr, PRESETS))} or a Preset, "
+                        f"got {type(preset).__name__}.")
+    if preset not in PRESETS:
+        listed = ", ".join(repr(name) for name in PRESETS)
+        raise ValueError(f"preset must be one of {listed}, got {preset!r} (str).")
+    return PRESETS[preset]
