@@ -541,6 +541,14 @@ def upsample_affine(
 # --------------------------------------------------------------------------------------------------
 
 
+def _format_bytes(n: int) -> str:
+    if n >= 2**30:
+        return f"{n / 2**30:.2f} GiB"
+    if n >= 2**20:
+        return f"{n / 2**20:.1f} MiB"
+    return f"{n} bytes"
+
+
 def estimate_memory(
     shape: tuple[int, int], *, working_shape: tuple[int, int] = (512, 512), output: Output = "tensor",
     dtype: torch.dtype = torch.float32, batch: int = 1, strip_rows: int | None = None,
@@ -655,8 +663,8 @@ def upsample_result(
                                strip_rows=strip_rows)
         if need > max_bytes:
             raise ValueError(
-                f"content_full: an output of {big_h}x{big_w} needs about {need / 2**30:.2f} GiB, more than "
-                f"max_bytes = {max_bytes / 2**30:.2f} GiB; use output='uint8', a smaller output size, or raise "
+                f"content_full: an output of {big_h}x{big_w} needs about {_format_bytes(need)}, more than "
+                f"max_bytes = {_format_bytes(max_bytes)}; use output='uint8', a smaller output size, or raise "
                 "max_bytes."
             )
     coef = fit_affine(result_small, content_small, radius=radius, eps=eps, smoothing=smoothing)
