@@ -240,9 +240,9 @@ def _fit_local_affine(
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Per-pixel ridge fit ``output ≈ A·content + b`` over the patch; returns (B, 12, H, W) = rows [A_c | b_c].
 
-    ``prior`` (B, 3, 3) or per pixel (B, 3, 3, H, W), rows ``A_c``: the ridge pulls ``A`` toward it instead of toward zero (a window
-    without contrast then takes the prior's colour matrix; an output that is exactly ``prior·content + b``
-    is recovered exactly). With ``return_residual`` also the mean squared residual of each window's fit,
+    ``prior`` (B, 3, 3) or per pixel (B, 3, 3, H, W), rows ``A_c``: the ridge pulls ``A`` toward it
+    instead of toward zero (a window without contrast then takes the prior's colour matrix; an output
+    that is exactly ``prior·content + b`` is recovered exactly). With ``return_residual`` also the mean squared residual of each window's fit,
     summed over the output channels, shape (B, 1, H, W).
     """
     b, _, h, w = content.shape

@@ -348,7 +348,9 @@ def apply_affine(coefficients: torch.Tensor, content: torch.Tensor, *, clamp: bo
 # --------------------------------------------------------------------------------------------------
 
 
-def _source_index(n_out: int, n_in: int, device: torch.device, dtype: torch.dtype, start: int = 0, stop: int | None = None):
+def _source_index(
+    n_out: int, n_in: int, device: torch.device, dtype: torch.dtype, start: int = 0, stop: int | None = None,
+):
     """Low-resolution neighbours and weights of output positions [start, stop) (half-pixel centres).
 
     Same convention as ``F.interpolate(mode="bilinear", align_corners=False)``.
@@ -362,7 +364,9 @@ def _source_index(n_out: int, n_in: int, device: torch.device, dtype: torch.dtyp
     return i0, i1, frac
 
 
-def _content_strip(content_full: ContentLike, y0: int, y1: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+def _content_strip(
+    content_full: ContentLike, y0: int, y1: int, device: torch.device, dtype: torch.dtype,
+) -> torch.Tensor:
     if isinstance(content_full, torch.Tensor):
         return content_full[:, :, y0:y1].to(device=device, dtype=dtype)
     part = torch.from_numpy(np.ascontiguousarray(content_full[y0:y1])).to(device)
