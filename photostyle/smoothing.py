@@ -234,8 +234,17 @@ def _guided_filter(guide: torch.Tensor, src: torch.Tensor, radius: int, eps: flo
 # --------------------------------------------------------------------------------------------------
 
 
-def _fit_local_affine(output: torch.Tensor, content: torch.Tensor, patch_radius: int, ridge: float) -> torch.Tensor:
-    """Per-pixel ridge fit ``output ≈ A·content + b`` over the patch; returns (B, 12, H, W) = rows [A_c | b_c]."""
+def _fit_local_affine(
+    output: torch.Tensor, content: torch.Tensor, patch_radius: int, ridge: float,
+    prior: torch.Tensor | None = None, return_residual: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """Per-pixel ridge fit ``output ≈ A·content + b`` over the patch; returns (B, 12, H, W) = rows [A_c | b_c].
+
+    ``prior`` (B, 3, 3) or per pixel (B, 3, 3, H, W), rows ``A_c``: the ridge pulls ``A`` toward it
+    instead of toward zero (a window without contrast then takes the prior's colour matrix; an output
+    that is exactly ``prior·content + b`` is recovered exactly). With ``return_residual`` also the mean squared residual of each window's fit,
+    summed over the output channels, shape (B, 1, H, W).
+    """
     b, _, h, w = content.shape
     x, y = content, output
     sx, n = _box_sum(x, patch_radius)  # (B, 3, H, W), (H, W)
@@ -244,13 +253,30 @@ def _fit_local_affine(output: torch.Tensor, content: torch.Tensor, patch_radius:
     sxx, _ = _box_sum(torch.stack([x[:, i] * x[:, j] for i, j in pairs], dim=1), patch_radius)
     sxy, _ = _box_sum((x[:, :, None] * y[:, None]).reshape(b, 9, h, w), patch_radius)
     sxy = sxy.reshape(b, 3, 3, h, w)  # [input channel i, output channel c]
-    # centred normal equations: (Cxx + ridge Id) a_c = Cxy[:, c], b_c = (Σy_c − a_c·Σx) / n
+    # centred normal equations: (Cxx + ridge Id) a_c = Cxy[:, c] (+ ridge·prior_c), b_c = (Σy_c − a_c·Σx) / n
     cxx = [sxx[:, k] - sx[:, i] * sx[:, j] / n for k, (i, j) in enumerate(pairs)]
     cxy = sxy - sx[:, :, None] * sy[:, None] / n
+    rhs = cxy
+    if prior is not None:
+        prior = prior.to(cxy.dtype).transpose(1, 2)  # [i, c]
+        rhs = cxy + ridge * (prior[:, :, :, None, None] if prior.ndim == 3 else prior)
     s00, s01, s02, s11, s12, s22 = (v[:, None] for v in cxx)
-    a0, a1, a2 = _solve_sym3(s00 + ridge, s01, s02, s11 + ridge, s12, s22 + ridge, cxy[:, 0], cxy[:, 1], cxy[:, 2])
+    a0, a1, a2 = _solve_sym3(s00 + ridge, s01, s02, s11 + ridge, s12, s22 + ridge, rhs[:, 0], rhs[:, 1], rhs[:, 2])
     bias = (sy - a0 * sx[:, 0:1] - a1 * sx[:, 1:2] - a2 * sx[:, 2:3]) / n
-    return torch.stack([a0, a1, a2, bias], dim=2).reshape(b, 12, h, w)
+    coef = torch.stack([a0, a1, a2, bias], dim=2).reshape(b, 12, h, w)
+    if not return_residual:
+        return coef
+    # Σ (y − a·x − b)² over the window = Cyy − 2 a·Cxy + aᵀ Cxx a (centred sums), per output channel
+    syy, _ = _box_sum(y * y, patch_radius)
+    cyy = syy - sy * sy / n
+    a = (a0, a1, a2)
+    full = [[None] * 3 for _ in range(3)]
+    for k, (i, j) in enumerate(pairs):
+        full[i][j] = full[j][i] = cxx[k][:, None]
+    quad = sum(a[i] * a[j] * full[i][j] for i in range(3) for j in range(3))
+    lin = a0 * cxy[:, 0] + a1 * cxy[:, 1] + a2 * cxy[:, 2]
+    residual = ((cyy - 2.0 * lin + quad).clamp_(min=0.0) / n).sum(dim=1, keepdim=True)
+    return coef, residual
 
 
 def _joint_bilateral(
