@@ -78,7 +78,8 @@ def test_transfer_writes_output_and_refuses_to_overwrite(small_files, shared_wei
     assert f"wrote {out}" in out_text
     img = np.asarray(Image.open(out))
     h, w = Image.open(small_files["content"]).size[::-1]
-    assert img.shape == (round(h * 48 / w), 48, 3)
+    assert img.shape == (h, w, 3)  # optimised at 48 px, delivered at the photo's own size
+    assert "preset lite on the normalised VGG-19 (content 1000, style 1e+07, tv 1, photo 10000)" in out_text
     assert (tmp_path / "result_stage1.png").exists() and (tmp_path / "result_stage2.png").exists()
     before = out.read_bytes()
 
@@ -87,8 +88,11 @@ def test_transfer_writes_output_and_refuses_to_overwrite(small_files, shared_wei
     assert "already exists; pass overwrite=True (CLI: --overwrite)" in err
     assert out.read_bytes() == before
 
-    code, _, err = _run(argv + ["--overwrite"], capsys)
+    code, _, err = _run(argv + ["--overwrite", "--output-size", "work"], capsys)
     assert code == 0, err
+    assert np.asarray(Image.open(out)).shape == (round(h * 48 / w), 48, 3)
+    code, _, err = _run(argv + ["--overwrite", "--output-size", "big"], capsys)
+    assert code == 2 and "--output-size: expected full, work or a whole number >= 1, got 'big'" in err
 
 
 def test_unwritable_or_missing_output_directory(small_files, shared_weights, tmp_path, capsys):

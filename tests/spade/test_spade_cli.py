@@ -111,7 +111,7 @@ def test_render_and_restyle(tmp_path, shared_weights):
                                                  "weights": shared_weights, "progress": False})
     assert result.image.size == (32, 32) and result.tensor.shape == (1, 3, 32, 32)
     assert result.rendered.tensor.shape == (1, 3, 32, 32)
-    assert result.transfer.masks is not None
+    assert result.transfer.masks["style"].shape == (32, 32)
     assert np.array_equal(result.transfer.masks["content"], result.rendered.labels)
     with pytest.raises(ValueError, match="not inside"):
         render_and_restyle(labels, style, checkpoint=g, transfer_kwargs={"content_mask": labels})
