@@ -495,28 +495,30 @@ def _run(net: SemanticSegmenter, rgb: np.ndarray, device: Any, dtype: Any) -> tu
 
 # -- edge refinement -----------------------------------------------------------------------------------
 
-def _box(x: np.ndarray, r: int) -> np.ndarray:
-    """Mean over the (2r+1)^2 window clipped at the borders, for (H, W, ...) arrays."""
-    def along(a: np.ndarray, axis: int) -> np.ndarray:
-        n = a.shape[axis]
-        c = np.cumsum(a, axis=axis, dtype=np.float64)
-        c = np.concatenate([np.zeros_like(np.take(c, [0], axis=axis)), c], axis=axis)
-        idx = np.arange(n)
-        hi = np.minimum(idx + r + 1, n)
-        lo = np.maximum(idx - r, 0)
+def _box(x: torch.Tensor, r: int) -> torch.Tensor:
+    """Mean over the (2r+1)^2 window clipped at the borders, for (..., H, W) tensors (cumulative sums)."""
+    def along(a: torch.Tensor, dim: int) -> torch.Tensor:
+        n = a.shape[dim]
+        c = torch.cumsum(a, dim=dim)
+        zeros = torch.zeros_like(c.narrow(dim, 0, 1))
+        last = c.narrow(dim, n - 1, 1)
+        c = torch.cat([zeros.expand_as(c.narrow(dim, 0, 1)).repeat_interleave(r + 1, dim=dim), c,
+                       last.repeat_interleave(r, dim=dim)], dim=dim)
+        idx = torch.arange(n, device=a.device)
+        count = ((idx + r + 1).clamp(max=n) - (idx - r).clamp(min=0)).to(a.dtype)
         shape = [1] * a.ndim
-        shape[axis] = n
-        return (np.take(c, hi, axis=axis) - np.take(c, lo, axis=axis)) / (hi - lo).reshape(shape)
-    return along(along(x, 0), 1).astype(np.float32)
+        shape[dim] = n
+        return (c.narrow(dim, 2 * r + 1, n) - c.narrow(dim, 0, n)) / count.view(shape)
+    return along(along(x, x.ndim - 2), x.ndim - 1)
 
 
-def guided_filter_probabilities(guide: np.ndarray, probs: np.ndarray, *, radius: int, eps: float) -> np.ndarray:
+def guided_filter_probabilities(guide: Any, probs: Any, *, radius: int, eps: float) -> Any:
     """Colour guided filter (He et al. 2010) of every channel of ``probs`` with ``guide`` as guide.
 
     Parameters
     ----------
-    guide : ndarray of shape (H, W, 3), float in [0, 1]
-    probs : ndarray of shape (H, W, K), float
+    guide : tensor of shape (3, H, W), float in [0, 1]
+    probs : tensor of shape (K, H, W), float
     radius : int
         Window radius (pixels).
     eps : float
@@ -524,19 +526,52 @@ def guided_filter_probabilities(guide: np.ndarray, probs: np.ndarray, *, radius:
 
     Returns
     -------
-    ndarray of shape (H, W, K), float32
-        The filtered channels (not renormalised; take the argmax).
+    tensor of shape (K, H, W)
+        The filtered channels, in ``probs``' dtype and device (not renormalised; take the argmax).
     """
-    I = guide.astype(np.float32)
-    p = probs.astype(np.float32)
-    mean_i = _box(I, radius)
-    mean_p = _box(p, radius)
-    corr_ii = _box(I[..., :, None] * I[..., None, :], radius)
-    cov_ii = corr_ii - mean_i[..., :, None] * mean_i[..., None, :]
-    cov_ip = _box(I[..., :, None] * p[..., None, :], radius) - mean_i[..., :, None] * mean_p[..., None, :]
-    a = np.linalg.solve(cov_ii + eps * np.eye(3, dtype=np.float32), cov_ip)  # (H, W, 3, K)
-    b = mean_p - np.einsum("hwc,hwck->hwk", mean_i, a)
-    return np.einsum("hwc,hwck->hwk", I, _box(a, radius)) + _box(b, radius)
+    dtype = probs.dtype
+    work = torch.float64 if dtype == torch.float64 else torch.float32
+    I = guide.to(device=probs.device, dtype=work)
+    I = I - I.mean(dim=(1, 2), keepdim=True)  # centred: less cancellation in the local covariances
+    p = probs.to(work)
+    mean_i = _box(I, radius)  # (3, H, W)
+    mean_p = _box(p, radius)  # (K, H, W)
+    cov_ii = _box(I[:, None] * I[None, :], radius) - mean_i[:, None] * mean_i[None, :]  # (3, 3, H, W)
+    cov_ip = _box(I[:, None] * p[None, :], radius) - mean_i[:, None] * mean_p[None, :]  # (3, K, H, W)
+    sigma = cov_ii.permute(2, 3, 0, 1) + eps * torch.eye(3, dtype=I.dtype, device=I.device)
+    a = torch.linalg.solve(sigma, cov_ip.permute(2, 3, 0, 1))  # (H, W, 3, K)
+    a = a.permute(2, 3, 0, 1)  # (3, K, H, W)
+    b = mean_p - (a * mean_i[:, None]).sum(0)
+    out = (_box(a, radius) * I[:, None]).sum(0) + _box(b, radius)
+    return out.to(dtype)
+
+
+def _absorb_fragments(labels: np.ndarray, min_pixels: int) -> np.ndarray:
+    """Connected fragments smaller than ``min_pixels`` take the label sharing most of their border."""
+    from scipy import ndimage
+
+    labels = labels.copy()
+    for lab_id in np.unique(labels):
+        comp, n = ndimage.label(labels == lab_id)
+        if n <= 1:
+            continue
+        sizes = np.bincount(comp.reshape(-1))
+        small = np.nonzero(sizes < min_pixels)[0]
+        small = small[small > 0]
+        if small.size == 0:
+            continue
+        boxes = ndimage.find_objects(comp)
+        for c in small:
+            sl = boxes[c - 1]
+            y0, y1 = max(sl[0].start - 1, 0), min(sl[0].stop + 1, labels.shape[0])
+            x0, x1 = max(sl[1].start - 1, 0), min(sl[1].stop + 1, labels.shape[1])
+            region = comp[y0:y1, x0:x1] == c
+            ring = ndimage.binary_dilation(region) & ~region
+            neighbours = labels[y0:y1, x0:x1][ring]
+            neighbours = neighbours[neighbours != lab_id]
+            if neighbours.size:
+                labels[y0:y1, x0:x1][region] = np.bincount(neighbours).argmax()
+    return labels
 
 
 # -- the pair: classes matched by name, then by family -------------------------------------------------
@@ -571,10 +606,27 @@ def _merge_map(merge: Any) -> dict[int, int]:
     return {a: b for a, b in out.items() if a != b}
 
 
-def _present(p: np.ndarray) -> dict[int, float]:
+def _present(p: torch.Tensor) -> dict[int, float]:
     """{class: share of pixels} of the argmax of (K, h, w) probabilities."""
-    ids, counts = np.unique(p.argmax(0), return_counts=True)
-    return {int(i): float(c) / p[0].size for i, c in zip(ids, counts)}
+    counts = torch.bincount(p.argmax(0).reshape(-1), minlength=p.shape[0]).numpy()
+    n = p[0].numel()
+    return {int(i): float(counts[i]) / n for i in np.flatnonzero(counts)}
+
+
+_TOP = 6
+
+
+def _shares(ranks: torch.Tensor, p: torch.Tensor, keep: np.ndarray) -> dict[int, float]:
+    """{class: share of pixels} when each pixel takes its most probable class among ``keep``."""
+    ok = torch.from_numpy(keep)[ranks]  # (N, T)
+    first = ok.to(torch.uint8).argmax(1)
+    lab = ranks.gather(1, first[:, None])[:, 0]
+    none = ~ok.any(1)
+    if bool(none.any()):
+        ids = torch.from_numpy(np.flatnonzero(keep))
+        lab[none] = ids[p[ids].reshape(len(ids), -1)[:, none].argmax(0)]
+    counts = torch.bincount(lab, minlength=p.shape[0]).numpy()
+    return {int(i): float(counts[i]) / lab.numel() for i in np.flatnonzero(counts)}
 
 
 def _names(ids: Sequence[int]) -> str:
@@ -655,7 +707,7 @@ def segment_pair(
 ) -> Any:
     """The semantic method of :func:`segmentation.auto_segment` (see there); photos as (H, W, 3)
     float arrays in [0, 1]. Returns an :class:`~segmentation.auto.AutoMasks`."""
-    from .auto import AutoMasks, _merge_small
+    from .auto import AutoMasks
     from .labels import resize_labels
 
     check_photo_size(content, "content")
@@ -672,8 +724,11 @@ def segment_pair(
     probs = []
     for rgb in photos:
         logits, (h, w) = _run(net, rgb, device, torch.float32)
-        probs.append(torch.softmax(logits[0, :, :h, :w].float(), dim=0).cpu().numpy())
+        probs.append(torch.softmax(logits[0, :, :h, :w].float(), dim=0).cpu())
 
+    # every pixel's classes by decreasing probability (the first few): relabelling after removing
+    # classes is then a look-up instead of an argmax over 151 channels
+    ranks = [p.permute(1, 2, 0).reshape(-1, p.shape[0]).topk(_TOP, dim=1).indices for p in probs]
     raw = [_present(p) for p in probs]
     seen = set(raw[0]) | set(raw[1])
 
@@ -703,18 +758,16 @@ def segment_pair(
         """Classes kept in each photo: allowed, and covering at least min_region (iterated, since
         removing one class grows the others)."""
         keep = [allowed.copy(), allowed.copy()]
-        for _ in range(8):
-            changed = False
-            for i, p in enumerate(probs):
-                masked = np.where(keep[i][:, None, None], p, -1.0)
-                share = _present(masked)
-                small = [c for c, s in share.items() if s < min_region and len(share) > 1]
-                if small:
-                    keep[i][min(small, key=lambda c: share[c])] = False
-                    changed = True
-            if not changed:
-                break
-        return [_present(np.where(kp[:, None, None], p, -1.0)) for kp, p in zip(keep, probs)]
+        out = []
+        for i, p in enumerate(probs):
+            while True:
+                share = _shares(ranks[i], p, keep[i])
+                small = [c for c, v in share.items() if v < min_region]
+                if not small or len(share) == 1:
+                    break
+                keep[i][min(small, key=lambda c: share[c])] = False
+            out.append(share)
+        return out
 
     areas = settle(allowed)
     groups, notes = _match(areas)
@@ -743,24 +796,23 @@ def segment_pair(
 
     labels = []
     for side, (rgb, p) in enumerate(zip(photos, probs)):
-        chans = np.stack([p[r[side]].sum(0) if r[side] else np.full(p.shape[1:], -1.0, np.float32)
-                          for r in regions], axis=-1)  # (h, w, R)
+        chans = torch.stack([p[list(r[side])].sum(0) if r[side] else torch.full(p.shape[1:], -1.0)
+                             for r in regions])  # (R, h, w)
         H, W = rgb.shape[:2]
         scale = min(1.0, work_size / max(H, W))
         wh, ww = max(1, round(H * scale)), max(1, round(W * scale))
-        t = torch.from_numpy(np.ascontiguousarray(np.moveaxis(chans, -1, 0)))[None]
-        up = F.interpolate(t, size=(wh, ww), mode="bilinear", align_corners=False)[0].permute(1, 2, 0).numpy()
+        up = F.interpolate(chans[None], size=(wh, ww), mode="bilinear", align_corners=False)[0]
         if refine:
-            guide = rgb
+            guide = torch.from_numpy(np.ascontiguousarray(np.moveaxis(rgb, -1, 0))).float()
             if (wh, ww) != (H, W):
-                g = torch.from_numpy(np.ascontiguousarray(np.moveaxis(rgb, -1, 0))).float()[None]
-                guide = F.interpolate(g, size=(wh, ww), mode="bilinear", align_corners=False,
-                                      antialias=True)[0].permute(1, 2, 0).numpy()
+                guide = F.interpolate(guide[None], size=(wh, ww), mode="bilinear", align_corners=False,
+                                      antialias=True)[0]
             radius = max(1, round(REFINE_RADIUS * max(wh, ww) / INPUT_SIZE))
             up = guided_filter_probabilities(guide, up, radius=radius, eps=REFINE_EPS)
-            up = np.where(chans.max((0, 1)) < 0, -np.inf, up)  # regions absent from this photo stay out
-        lab = up.argmax(-1).astype(np.int64)
-        lab = _merge_small(lab, max(1, int(FRAGMENT_SHARE * lab.size)))
+            absent_here = chans.amax(dim=(1, 2)) < 0
+            up[absent_here] = -float("inf")  # regions absent from this photo stay out
+        lab = up.argmax(0).numpy().astype(np.int64)
+        lab = _absorb_fragments(lab, max(1, int(FRAGMENT_SHARE * lab.size)))
         labels.append(resize_labels(lab, (H, W)))
 
     present = [set(np.unique(l).tolist()) for l in labels]
