@@ -11,7 +11,9 @@ the module is built.
 
 Numerics: weights are dequantised once and the graph runs in the input's floating dtype. The
 reference runtime runs weight-quantised convolutions in "hybrid" mode (activations quantised to int8
-on the fly), so its outputs differ from these by that rounding (see :mod:`segmentation.semantic`).
+on the fly), so its outputs differ from these by that rounding (see :mod:`segmentation.semantic`). For conformance
+checks, ``module.emulate_hybrid = "symmetric"`` (the reference kernels: one int8 scale per image) or
+``"asymmetric"`` / ``"asymmetric_per_pixel"`` quantises those inputs the same way; default None.
 """
 
 from __future__ import annotations
@@ -205,6 +207,9 @@ def _quantize_activation(x: torch.Tensor, mode: str) -> torch.Tensor:
     if mode == "symmetric":
         scale = x.abs().amax(dim=(1, 2, 3), keepdim=True).clamp(min=1e-12) / 127.0
         return torch.round(x / scale).clamp(-127, 127) * scale
+    if mode not in ("asymmetric", "asymmetric_per_pixel"):
+        raise ValueError(f"emulate_hybrid: expected None, 'symmetric', 'asymmetric' or 'asymmetric_per_pixel', "
+                         f"got {mode!r}.")
     dims = (1, 2, 3) if mode == "asymmetric" else (1,)
     lo = x.amin(dim=dims, keepdim=True).clamp(max=0)
     hi = x.amax(dim=dims, keepdim=True).clamp(min=0)

@@ -193,7 +193,7 @@ def test_network_matches_the_reference_runtime_on_dpst_photos(net):
 def test_every_operator_matches_the_reference_given_the_same_inputs(net):
     """Op by op with the reference kernels (no delegate): every operator but the int8-weight
     convolutions to float32 rounding; those within the runtime's activation quantisation (which
-    `quantize_activations='symmetric'` reproduces to < 2 %)."""
+    `emulate_hybrid='symmetric'` reproduces to < 2 %)."""
     litert = pytest.importorskip("ai_edge_litert.interpreter", reason="ai-edge-litert (the reference runtime) is not installed")
     from PIL import Image
 
