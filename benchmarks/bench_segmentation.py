@@ -14,6 +14,11 @@ Usage::
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_segmentation.py [--size 320] [--encoder] [--k hand]
 
+``--method semantic`` runs the ADE20K segmentation network instead (classes matched by name and
+family; the model from ``--model``, ``$PHOTOSTYLE_SEG_MODEL``, the torch hub cache, or
+../shared/models); its time per photo is the mean of the pair's time over two photos, on the CPU with
+one thread (``--size 700`` for the 700 px figure).
+
 ``--encoder`` adds the genuine VGG-19 features up to conv3_1 from ../shared/weights (loaded here into
 a small stand-in encoder so that this benchmark needs nothing from photostyle). ``--k hand`` gives the
 method the number of hand labels (an oracle k) to separate the choice of k from the segmentation.
@@ -91,6 +96,9 @@ def main(argv=None) -> int:
     ap.add_argument("--encoder", action="store_true", help="add VGG-19 features (../shared weights)")
     ap.add_argument("--k", default="auto", help="'auto' (Ward merge-cost jump), 'hand' (oracle) or an integer")
     ap.add_argument("--pairs", default=",".join(map(str, PAIRS)))
+    ap.add_argument("--method", default="cluster", choices=("cluster", "semantic"))
+    ap.add_argument("--model", default=None, help="semantic: the .tflite file (default: env, cache, ../shared)")
+    ap.add_argument("--no-refine", action="store_true", help="semantic: skip the guided-filter edge refinement")
     args = ap.parse_args(argv)
     if not DPST.is_dir():
         print(f"skipped: DPST pairs not found at {DPST}")
@@ -101,8 +109,24 @@ def main(argv=None) -> int:
             print(f"skipped: weights not found at {WEIGHTS}")
             return 0
         encoder = small_vgg()
-    print(f"auto_segment on DPST pairs, long side {args.size}px, k={args.k}, encoder={'vgg conv1-3' if encoder else 'none'}")
-    print(f"{'pair':>4} {'k':>2} {'hand':>4} {'IoU content':>11} {'IoU style':>9} {'time s':>6}")
+    kwargs = {"method": args.method}
+    if args.method == "cluster":
+        kwargs["encoder"] = encoder
+    else:
+        import torch
+
+        from segmentation.semantic import find_segmentation_model, load_segmentation_model
+
+        torch.set_num_threads(1)
+        path = args.model or find_segmentation_model() or SHARED / "models" / "deeplabv3_mobilenetv2_ade20k.tflite"
+        if not Path(path).is_file():
+            print(f"skipped: segmentation model not found at {path}")
+            return 0
+        kwargs["model"] = load_segmentation_model(path)
+        kwargs["refine"] = not args.no_refine
+    print(f"auto_segment(method={args.method!r}) on DPST pairs, long side {args.size}px, k={args.k}, "
+          f"encoder={'vgg conv1-3' if encoder else 'none'}")
+    print(f"{'pair':>4} {'k':>2} {'hand':>4} {'IoU content':>11} {'IoU style':>9} {'time s':>6}  names")
     rows = []
     for i in (int(p) for p in args.pairs.split(",")):
         content = load_rgb(DPST / "input" / f"in{i}.png", args.size)
@@ -113,14 +137,16 @@ def main(argv=None) -> int:
         n_hand = int((counts / hand_c.size >= MIN_SHARE).sum())
         k = None if args.k == "auto" else (n_hand if args.k == "hand" else int(args.k))
         t0 = time.perf_counter()
-        auto = auto_segment(content, style, k=k, encoder=encoder)
+        auto = auto_segment(content, style, k=k, **kwargs)
         dt = time.perf_counter() - t0
         c = label_iou(auto.content_labels, hand_c, min_share=MIN_SHARE)
         s = label_iou(auto.style_labels, hand_s, min_share=MIN_SHARE, mapping=c.mapping)
         rows.append((c.mean_iou, s.mean_iou, dt))
-        print(f"{i:>4} {auto.k:>2} {n_hand:>4} {c.mean_iou:>11.3f} {s.mean_iou:>9.3f} {dt:>6.1f}")
+        names = " ".join(f"{j}:{n}" for j, n in auto.names.items())
+        print(f"{i:>4} {auto.k:>2} {n_hand:>4} {c.mean_iou:>11.3f} {s.mean_iou:>9.3f} {dt:>6.1f}  {names}")
     arr = np.array(rows)
     print(f"{'mean':>4} {'':>2} {'':>4} {arr[:, 0].mean():>11.3f} {arr[:, 1].mean():>9.3f} {arr[:, 2].sum():>6.1f} (total)")
+    print(f"time per photo: {arr[:, 2].mean() / 2:.2f} s (mean over {len(rows)} pairs, two photos each)")
     return 0
 
 

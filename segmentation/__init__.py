@@ -9,6 +9,14 @@ from .labels import load_label_map, one_hot, resize_labels, resize_soft, save_la
 from .matching import LabelIoU, LabelMatch, fit_labels, label_iou, match_labels
 from .overlay import label_colors, overlay
 from .palette import DPST_PALETTE, DecodedMask, Palette, decode_color_mask
+from .semantic import (
+    ADE20K_CLASSES,
+    CLASS_FAMILIES,
+    SemanticSegmenter,
+    download_segmentation_model,
+    load_segmentation_model,
+    semantic_probabilities,
+)
 
 __all__ = [
     "Palette",
@@ -30,6 +38,12 @@ __all__ = [
     "DeepLabels",
     "deep_segment",
     "DEEP_MODELS",
+    "ADE20K_CLASSES",
+    "CLASS_FAMILIES",
+    "SemanticSegmenter",
+    "load_segmentation_model",
+    "download_segmentation_model",
+    "semantic_probabilities",
     "overlay",
     "label_colors",
 ]

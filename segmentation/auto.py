@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Literal, Mapping, Sequence
 
 import numpy as np
 
@@ -51,7 +51,16 @@ class AutoMasks:
     scores : dict of int to float
         Merge-cost jump ratio of every k tried (empty when ``k`` was given); the largest wins.
     n_superpixels : tuple of int
-        Superpixels of the content and of the style image.
+        Superpixels of the content and of the style image ((0, 0) for the semantic method).
+    names : dict of int to str
+        Semantic method: the class name(s) of every id (``{0: "sky", 1: "building", 2: "tree+grass"}``;
+        regions joined by family matching or ``merge`` carry the names of their content classes joined
+        by "+"). Empty for the clustering.
+    method : {"cluster", "semantic"}
+        The method that made the masks.
+    notes : tuple of str
+        Semantic method: how classes present in one photo only were matched (by family, or to the whole
+        style image).
     """
 
     content_labels: np.ndarray
@@ -62,6 +71,9 @@ class AutoMasks:
     style_only: tuple[int, ...]
     scores: dict[int, float] = field(default_factory=dict)
     n_superpixels: tuple[int, int] = (0, 0)
+    names: dict[int, str] = field(default_factory=dict)
+    method: str = "cluster"
+    notes: tuple[str, ...] = ()
 
 
 # -- image preparation -----------------------------------------------------------------------------
@@ -218,59 +230,182 @@ def auto_segment(
     style: Any,
     *,
     k: int | None = None,
+    method: Literal["auto", "semantic", "cluster"] = "auto",
+    merge: Mapping[str, str] | None = None,
+    drop: Sequence[str] | None = None,
+    model: Any = None,
     encoder: Callable | None = None,
-    n_segments: int = 300,
-    compactness: float = 10.0,
-    work_size: int = 320,
-    k_max: int = 4,
+    n_segments: int | None = None,
+    compactness: float | None = None,
+    work_size: int | None = None,
+    k_max: int | None = None,
     min_region: float = 0.01,
-    position_weight: float = 1.0,
+    position_weight: float | None = None,
+    refine: bool = True,
 ) -> AutoMasks:
-    """Segment a content and a style image jointly into ``k`` corresponding regions.
+    """Segment a content and a style photo into corresponding regions (the same id, the same kind).
+
+    Two methods:
+
+    - ``"semantic"``: a segmentation network (DeepLabV3 + MobileNetV2, ADE20K's 150 classes; see
+      :mod:`segmentation.semantic`) labels both photos; classes are matched by name, a class present in
+      one photo only is matched to the classes of its family in the other (sky, vegetation, water,
+      landform, ground, structure, person, vehicle, animal, furniture, object; then a neighbouring
+      family such as vegetation / landform / ground), and only failing that left without a partner
+      (the core then uses the whole style image for it). Classes covering less than ``min_region`` of
+      a photo are merged into the next most probable class; edges follow the photo's own edges (a
+      guided filter on the class probabilities). ``result.names`` says which id is which class.
+    - ``"cluster"``: the weight-free joint clustering of superpixels by colour, texture and position
+      (SLIC + Ward, see the module docstring); no names.
+    - ``"auto"`` (default): ``"semantic"`` when the model file is found without downloading (``model``,
+      ``$PHOTOSTYLE_SEG_MODEL`` or the torch hub cache) and the ``tflite`` package imports, and no
+      clustering-only option (``encoder``, ``n_segments``, ``compactness``, ``k_max``,
+      ``position_weight``) is given; otherwise ``"cluster"``, with a warning that says how to get the
+      model when it was missing.
 
     Parameters
     ----------
-    content, style : ndarray of shape (H, W, 3), uint8 or float in [0, 1], or PIL.Image.Image
-        The two photos (sizes may differ). Tensors (3, H, W) or (1, 3, H, W) in [0, 1] work too.
+    content, style : photo
+        (H, W, 3) arrays, uint8 or float in [0, 1] (grey (H, W) and RGBA (H, W, 4) are accepted too),
+        PIL images, or tensors (C, H, W) / (1, C, H, W) in [0, 1]. Sizes and aspect ratios may differ.
     k : int, optional
-        Number of regions; default chosen among 2..``k_max`` by the largest jump in Ward merge cost.
+        Number of regions. Semantic: at most ``k`` (the smallest classes join their neighbours);
+        default every class covering at least ``min_region``. Cluster: exactly ``k``; default chosen
+        among 2..``k_max`` by the largest jump in Ward merge cost.
+    method : {"auto", "semantic", "cluster"}, default "auto"
+    merge : dict of str to str, optional
+        Semantic only: classes to relabel before matching, e.g. ``{"tree": "grass"}`` (tree pixels
+        become grass in both photos). Names from :data:`segmentation.semantic.ADE20K_CLASSES`.
+    drop : sequence of str, optional
+        Semantic only: classes to remove; their pixels go to the next most probable class.
+    model : path or SemanticSegmenter, optional
+        The ``.tflite`` file or a loaded network (:func:`segmentation.semantic.load_segmentation_model`).
+        Default: ``$PHOTOSTYLE_SEG_MODEL``, else the cache; ``method="semantic"`` downloads it there if
+        it is missing, ``"auto"`` never downloads.
     encoder : callable, optional
-        Called with a (1, 3, h, w) float tensor in [0, 1], returns a dict of (1, C, h', w') feature
-        maps (e.g. photostyle's VGG-19 encoder). Its features, averaged per superpixel and reduced by
-        a joint PCA to 4 dimensions, join the colour descriptors.
+        Cluster only: called with a (1, 3, h, w) float tensor in [0, 1], returns a dict of
+        (1, C, h', w') feature maps (e.g. photostyle's VGG-19 encoder). Its features, averaged per
+        superpixel and reduced by a joint PCA to 4 dimensions, join the colour descriptors.
     n_segments : int, default 300
-        Approximate number of SLIC superpixels per image.
+        Cluster only: approximate number of SLIC superpixels per image.
     compactness : float, default 10
-        SLIC compactness (higher: more regular superpixels, less edge-following).
-    work_size : int, default 320
-        Long side (pixels) at which the segmentation is computed; labels are returned at input size.
+        Cluster only: SLIC compactness (higher: more regular superpixels, less edge-following).
+    work_size : int, optional
+        Long side (pixels) at which the labels are computed (cluster: default 320; semantic: default
+        768, the refinement's resolution); labels are returned at input size.
     k_max : int, default 4
-        Largest k tried when ``k`` is None.
+        Cluster only: largest k tried when ``k`` is None.
     min_region : float, default 0.01
-        Connected regions covering less than this share of an image are merged into the neighbour
-        sharing most of their border.
+        Regions (semantic: classes) covering less than this share of a photo are merged into their
+        neighbours.
     position_weight : float, default 1
-        Weight of the position relative to colour (1: the vertical position spans 2.5 colour standard
-        deviations, the horizontal one 0.6).
+        Cluster only: weight of the position relative to colour (1: the vertical position spans 2.5
+        colour standard deviations, the horizontal one 0.6).
+    refine : bool, default True
+        Semantic only: refine the class edges with a guided filter guided by the photo.
 
     Returns
     -------
     AutoMasks
+        Label maps at the input sizes, matched ids, and (semantic) the class names of the ids.
 
     Raises
     ------
     ValueError
-        If ``k`` exceeds the number of superpixels, or an argument is out of range.
+        A bad argument; ``merge`` / ``drop`` naming an unknown class or one in neither photo; a photo
+        smaller than the network's stride (8 px a side); a corrupt model file (its sha256 named).
+    FileNotFoundError
+        ``model`` or ``$PHOTOSTYLE_SEG_MODEL`` names a missing file.
+    ImportError
+        ``method="semantic"`` without the ``tflite`` package (``pip install photostyle[semantic]``).
     """
-    c_rgb = _as_float_rgb(content, "content")
-    s_rgb = _as_float_rgb(style, "style")
+    from .semantic import photo_rgb
+
+    if method not in ("auto", "semantic", "cluster"):
+        raise ValueError(f"method must be 'auto', 'semantic' or 'cluster', got {got(method)}.")
+    c_rgb = photo_rgb(content, "content")
+    s_rgb = photo_rgb(style, "style")
     if k is not None:
         k = check_int("k", k, minimum=1)
+    min_region = check_number("min_region", min_region, minimum=0.0, maximum=0.5)
+    if work_size is not None:
+        work_size = check_int("work_size", work_size, minimum=8)
+    cluster_opts = {name: value for name, value in (
+        ("encoder", encoder), ("n_segments", n_segments), ("compactness", compactness), ("k_max", k_max),
+        ("position_weight", position_weight)) if value is not None}
+    semantic_opts = [name for name, value in (("merge", merge), ("drop", drop)) if value]
+
+    if method == "auto":
+        if cluster_opts:
+            method = "cluster"
+        else:
+            method, why = _semantic_available(model)
+            if method == "cluster":
+                if semantic_opts:
+                    raise ValueError(f"{semantic_opts[0]}= needs the semantic method, which is not available: "
+                                     f"{why}")
+                warnings.warn(f"auto_segment: {why} The weight-free clustering (colour and position, no class "
+                              "names) is used instead; pass method='cluster' to silence this.",
+                              UserWarning, stacklevel=2)
+    if method == "semantic":
+        if cluster_opts:
+            raise ValueError(f"{next(iter(cluster_opts))}= applies to method='cluster' only; drop it, or pass "
+                             "method='cluster'.")
+        from .semantic import segment_pair
+
+        return segment_pair(c_rgb, s_rgb, k=k, merge=merge, drop=drop, model=model, min_region=min_region,
+                            work_size=768 if work_size is None else work_size, refine=bool(refine))
+    if semantic_opts:
+        raise ValueError(f"{semantic_opts[0]}= applies to the semantic method only (the clustering has no class "
+                         "names); pass method='semantic'.")
+    return _cluster_segment(
+        c_rgb, s_rgb, k=k, encoder=encoder,
+        n_segments=300 if n_segments is None else n_segments,
+        compactness=10.0 if compactness is None else compactness,
+        work_size=320 if work_size is None else work_size,
+        k_max=4 if k_max is None else k_max,
+        min_region=min_region,
+        position_weight=1.0 if position_weight is None else position_weight,
+    )
+
+
+def _semantic_available(model: Any) -> tuple[str, str]:
+    """("semantic", "") when the network can run without downloading, else ("cluster", why + how)."""
+    from .semantic import MODEL_FILE_NAME, SEG_MODEL_ENV_VAR, SemanticSegmenter, _hub_path, find_segmentation_model
+
+    if isinstance(model, SemanticSegmenter):
+        return "semantic", ""
+    try:
+        import tflite  # noqa: F401
+    except ImportError:
+        return "cluster", ("the semantic segmentation needs the `tflite` package, which does not import here; "
+                           "install it with `pip install photostyle[semantic]`.")
+    if find_segmentation_model(model) is None:  # raises for a model / env var naming a missing file
+        return "cluster", (f"the semantic segmentation model {MODEL_FILE_NAME} was not found (${SEG_MODEL_ENV_VAR} "
+                           f"is unset and the cache '{_hub_path()}' has no copy). Fetch it once with "
+                           "segmentation.download_segmentation_model() (or call auto_segment(..., "
+                           "method='semantic'), which downloads it), or set "
+                           f"${SEG_MODEL_ENV_VAR}=/path/to/{MODEL_FILE_NAME}.")
+    return "semantic", ""
+
+
+def _cluster_segment(
+    c_rgb: np.ndarray,
+    s_rgb: np.ndarray,
+    *,
+    k: int | None,
+    encoder: Callable | None,
+    n_segments: int,
+    compactness: float,
+    work_size: int,
+    k_max: int,
+    min_region: float,
+    position_weight: float,
+) -> AutoMasks:
+    """The weight-free joint clustering (method "cluster"); photos as (H, W, 3) float in [0, 1]."""
     n_segments = check_int("n_segments", n_segments, minimum=1)
-    work_size = check_int("work_size", work_size, minimum=8)
     k_max = check_int("k_max", k_max, minimum=2)
     compactness = check_number("compactness", compactness, minimum=0.0)
-    min_region = check_number("min_region", min_region, minimum=0.0, maximum=0.5)
     position_weight = check_number("position_weight", position_weight, minimum=0.0)
     if encoder is not None and not callable(encoder):
         raise TypeError(f"encoder must be callable (tensor -> dict of feature maps), got {got(encoder)}.")
@@ -313,7 +448,7 @@ def auto_segment(
     k_final = len(present[0] | present[1])
     if k_final < k:
         warnings.warn(f"auto_segment: {k - k_final} of the k={k} regions vanished when merging small regions; "
-                      f"{k_final} remain.", UserWarning, stacklevel=2)
+                      f"{k_final} remain.", UserWarning, stacklevel=3)
     full = [resize_labels(maps[0], c_rgb.shape[:2]), resize_labels(maps[1], s_rgb.shape[:2])]
     matched = tuple(sorted(present[0] & present[1]))
     return AutoMasks(

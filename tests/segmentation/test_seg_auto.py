@@ -56,8 +56,8 @@ def test_auto_segment_bad_inputs():
         auto_segment(c, s, k=500, n_segments=30)
     with pytest.raises(ValueError, match="k must be >= 1"):
         auto_segment(c, s, k=0)
-    with pytest.raises(ValueError, match=r"content must have shape \(H, W, 3\)"):
-        auto_segment(c[..., 0], s)
+    with pytest.raises(ValueError, match=r"content must have shape \(H, W, 3\) \(RGB\) or \(H, W, 4\)"):
+        auto_segment(c[..., :2], s, method="cluster")  # grey (H, W) and RGBA are accepted: tests/test_semantic.py
     with pytest.raises(ValueError, match=r"style as a float array must hold values in \[0, 1\]"):
         auto_segment(c, s * 300)
     with pytest.raises(TypeError, match="encoder must be callable"):

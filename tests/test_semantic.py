@@ -1,0 +1,418 @@
+"""Semantic automatic masks: the .tflite reader, the network rebuilt in torch (against the reference
+runtime), model resolution and download, class matching, overrides and bad input."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import shutil
+import threading
+import warnings
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from segmentation import AutoMasks, auto_segment
+from segmentation import semantic as sem
+from ._shared import DPST, SHARED
+
+MODEL = SHARED / "models" / "deeplabv3_mobilenetv2_ade20k.tflite"
+LABELS = SHARED / "models" / "ade20k_labels.txt"
+
+needs_tflite = pytest.mark.skipif(
+    __import__("importlib.util").util.find_spec("tflite") is None,
+    reason="the `tflite` parser is not installed (pip install photostyle[semantic])",
+)
+needs_model = pytest.mark.skipif(not MODEL.is_file(), reason=f"segmentation model not found at {MODEL} (../shared absent)")
+needs_dpst = pytest.mark.skipif(not DPST.is_dir(), reason=f"DPST pairs not found at {DPST} (../shared absent)")
+
+
+@pytest.fixture(autouse=True)
+def _no_user_model_env(monkeypatch):
+    monkeypatch.delenv(sem.SEG_MODEL_ENV_VAR, raising=False)
+
+
+@pytest.fixture(scope="module")
+def net():
+    if importlib_missing("tflite"):
+        pytest.skip("the `tflite` parser is not installed (pip install photostyle[semantic])")
+    if not MODEL.is_file():
+        pytest.skip(f"segmentation model not found at {MODEL} (../shared absent)")
+    torch.set_num_threads(1)
+    return sem.load_segmentation_model(MODEL, download=False)
+
+
+def importlib_missing(name: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(name) is None
+
+
+def dpst_photo(kind: str, index: int, long_side: int | None = None) -> np.ndarray:
+    from PIL import Image
+
+    img = Image.open(DPST / kind / f"{'in' if kind == 'input' else 'tar'}{index}.png").convert("RGB")
+    if long_side is not None:
+        s = long_side / max(img.size)
+        img = img.resize((round(img.width * s), round(img.height * s)), Image.BILINEAR)
+    return np.asarray(img)
+
+
+# -- class names and families ------------------------------------------------------------------------
+
+def test_class_names_agree_with_the_label_file_and_every_class_has_one_family():
+    assert len(sem.ADE20K_CLASSES) == 151 and sem.ADE20K_CLASSES[0] == "other"
+    assert len(set(sem.ADE20K_CLASSES)) == 151
+    members = [c for cs in sem.CLASS_FAMILIES.values() for c in cs]
+    assert sorted(members) == sorted(sem.ADE20K_CLASSES)  # each class exactly once
+    assert sem.class_family("tree") == "vegetation" and sem.class_family("sea") == "water"
+    assert sem.class_family("skyscraper") == "structure" and sem.class_family(3) == "sky"
+    assert sem.class_id("chest") == 45 and sem.class_id("chest of drawers") == 45
+    assert sem.class_id("screen") == 131 and sem.class_id("screen door") == 59
+    if LABELS.is_file():
+        for line in LABELS.read_text().splitlines():
+            k, name = line.split("\t")
+            assert sem.ADE20K_CLASSES[int(k)].split()[0] == name.strip(), (k, name)
+
+
+def test_class_id_errors():
+    with pytest.raises(ValueError, match=r"merge: 'tre' is not an ADE20K class\. Did you mean 'tree'"):
+        sem.class_id("tre", argument="merge")
+    with pytest.raises(TypeError, match="drop: expected an ADE20K class name"):
+        sem.class_id(3.5, argument="drop")
+    with pytest.raises(ValueError, match=r"class id must be in 0\.\.150, got 151"):
+        sem.class_id(151)
+
+
+def test_match_by_name_then_family_then_nothing():
+    # content: sky, tree, grass, person; style: sky, plant, sea
+    areas = [{3: 0.4, 5: 0.3, 10: 0.2, 13: 0.1}, {3: 0.5, 18: 0.3, 27: 0.2}]
+    groups, notes = sem._match(areas)
+    as_sets = {frozenset(g) for g in groups}
+    assert frozenset({("c", 3), ("s", 3)}) in as_sets  # sky on sky
+    assert frozenset({("c", 5), ("c", 10), ("s", 18)}) in as_sets  # tree and grass -> the style's plant
+    assert frozenset({("c", 13)}) in as_sets  # person: nothing of its family -> whole style
+    assert frozenset({("s", 27)}) in as_sets  # sea: style only
+    assert any("'person' has no class of its family (person)" in n for n in notes)
+
+
+def test_match_prefers_unclaimed_classes_and_neighbour_families():
+    # content: tree, grass ; style: tree, plant  -> grass takes the unclaimed plant, tree stays pure
+    groups, _ = sem._match([{5: 0.5, 10: 0.5}, {5: 0.6, 18: 0.4}])
+    assert {frozenset(g) for g in groups} == {frozenset({("c", 5), ("s", 5)}), frozenset({("c", 10), ("s", 18)})}
+    # content: mountain ; style: grass only -> landform's neighbour vegetation
+    groups, notes = sem._match([{17: 1.0}, {10: 1.0}])
+    assert {frozenset(g) for g in groups} == {frozenset({("c", 17), ("s", 10)})}
+    assert "matched to its vegetation (grass)" in notes[0]
+
+
+def test_guided_filter_follows_the_guide_edge():
+    # a step edge in the guide at x = 10; probabilities blurred across it
+    guide = torch.zeros(3, 16, 20)
+    guide[:, :, 10:] = 1.0
+    p = torch.zeros(2, 16, 20)
+    p[0] = torch.linspace(1, 0, 20)  # soft, no edge
+    p[1] = 1 - p[0]
+    out = sem.guided_filter_probabilities(guide, p, radius=3, eps=1e-4)
+    lab = out.argmax(0)
+    assert out.shape == (2, 16, 20) and out.dtype == torch.float32
+    assert (lab[:, :10] == 0).all() and (lab[:, 10:] == 1).all()  # the label edge snaps to the guide's
+    flat = sem.guided_filter_probabilities(torch.full((3, 8, 8), 0.5), torch.full((1, 8, 8), 0.3), radius=2, eps=1e-3)
+    assert torch.allclose(flat, torch.full((1, 8, 8), 0.3), atol=1e-5)  # constants pass unchanged
+
+
+# -- the reader and the network --------------------------------------------------------------------
+
+@needs_tflite
+@needs_model
+def test_reader_graph_and_dequantisation():
+    from segmentation.tflite_reader import dequantize, read_tflite
+
+    g = read_tflite(MODEL)
+    assert g.op_counts() == {"CONV_2D": 41, "DEPTHWISE_CONV_2D": 19, "DEQUANTIZE": 17, "ADD": 20,
+                             "SPACE_TO_BATCH_ND": 10, "BATCH_TO_SPACE_ND": 10, "MUL": 10,
+                             "AVERAGE_POOL_2D": 1, "RESIZE_BILINEAR": 5, "CONCATENATION": 2}
+    assert g.tensors[g.inputs[0]].shape == (1, 513, 513, 3) and g.tensors[g.outputs[0]].shape == (1, 513, 513, 151)
+    first = g.operators[0]
+    assert first.op == "CONV_2D" and first.options["stride_h"] == 2 and first.options["fused_activation_function"] == 3
+    w = g.tensors[first.inputs[1]]
+    logits_w = next(t for t in g.tensors if t.name == "logits/semantic/Conv2D")
+    assert logits_w.data.dtype == np.int8 and logits_w.shape == (151, 1, 1, 256) and logits_w.is_quantized
+    deq = dequantize(logits_w)
+    assert deq.dtype == np.float32
+    np.testing.assert_allclose(deq, (logits_w.data.astype(np.float64) - logits_w.zero_point[0]) * logits_w.scale[0],
+                               rtol=1e-6)
+    assert w.data.dtype == np.float32 and np.array_equal(dequantize(w), w.data)
+    with pytest.raises(ValueError, match="is not a TensorFlow Lite flatbuffer"):
+        read_tflite(b"not a model at all")
+
+
+def test_dequantize_per_channel():
+    from segmentation.tflite_reader import TFLiteTensor, dequantize
+
+    q = np.array([[[[-2, 4]]], [[[10, -10]]]], np.int8)  # (2, 1, 1, 2), one scale per output channel
+    t = TFLiteTensor(0, "w", q.shape, np.int8, q, np.array([0.5, 0.1]), np.array([0, 2]), 0)
+    np.testing.assert_allclose(dequantize(t)[:, 0, 0, :], [[-1.0, 2.0], [0.8, -1.2]], rtol=1e-6)
+
+
+@needs_model
+@needs_dpst
+def test_network_matches_the_reference_runtime_on_dpst_photos(net):
+    """Logits against ai-edge-litert on 3 real photos at 513x513.
+
+    Tolerance: the runtime quantises the input of its int8-weight convolutions to int8 on the fly,
+    we do not; measured mean |difference| 0.03-0.05 (logit std about 3), max 0.3-0.5, argmax
+    agreement 98.6-99.8 %.
+    """
+    litert = pytest.importorskip("ai_edge_litert.interpreter", reason="ai-edge-litert (the reference runtime) is not installed")
+    from PIL import Image
+
+    it = litert.Interpreter(model_path=str(MODEL), num_threads=1)
+    it.allocate_tensors()
+    agree = []
+    for i in (2, 9, 31):
+        img = Image.open(DPST / "input" / f"in{i}.png").convert("RGB").resize((513, 513), Image.BILINEAR)
+        x = (np.asarray(img, np.float32) / 127.5 - 1)[None]
+        it.set_tensor(it.get_input_details()[0]["index"], x)
+        it.invoke()
+        ref = it.get_tensor(it.get_output_details()[0]["index"])[0]
+        with torch.no_grad():
+            ours = net(torch.from_numpy(x).permute(0, 3, 1, 2))[0].permute(1, 2, 0).numpy()
+        d = np.abs(ours - ref)
+        assert ours.shape == (513, 513, 151)
+        assert d.mean() < 0.08 and d.max() < 1.0, (i, d.mean(), d.max())
+        agree.append((ours.argmax(-1) == ref.argmax(-1)).mean())
+    assert min(agree) > 0.98 and np.mean(agree) > 0.99, agree
+
+
+@needs_model
+@needs_dpst
+def test_every_operator_matches_the_reference_given_the_same_inputs(net):
+    """Op by op with the reference kernels (no delegate): every operator but the int8-weight
+    convolutions to float32 rounding; those within the runtime's activation quantisation (which
+    `emulate_hybrid='symmetric'` reproduces to < 2 %)."""
+    litert = pytest.importorskip("ai_edge_litert.interpreter", reason="ai-edge-litert (the reference runtime) is not installed")
+    from PIL import Image
+
+    it = litert.Interpreter(model_path=str(MODEL), num_threads=1,
+                            experimental_op_resolver_type=litert.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+                            experimental_preserve_all_tensors=True)
+    it.allocate_tensors()
+    img = Image.open(DPST / "input" / "in31.png").convert("RGB").resize((513, 513), Image.BILINEAR)
+    it.set_tensor(it.get_input_details()[0]["index"], (np.asarray(img, np.float32) / 127.5 - 1)[None])
+    it.invoke()
+
+    def get(j):
+        a = torch.from_numpy(it.get_tensor(j).copy())
+        return a.permute(0, 3, 1, 2) if a.ndim == 4 else a
+
+    m = net.net
+    worst = {"exact": 0.0, "hybrid": 0.0, "hybrid_emulated": 0.0}
+    try:
+        for mode, keys in ((None, ("exact", "hybrid")), ("symmetric", ("hybrid_emulated",))):
+            m.emulate_hybrid = mode
+            for op, fn in m._steps:
+                hybrid = op.outputs[0] in m.hybrid_ops
+                if mode and not hybrid:
+                    continue
+                args = [m.const(j, torch.zeros(())) if j in m._names else (j if j in m._ints else get(j))
+                        for j in op.inputs]
+                with torch.no_grad():
+                    y = fn(m, op, args)
+                ref = get(op.outputs[0])
+                rel = float((y - ref).abs().max() / ref.abs().max().clamp(min=1e-6))
+                key = keys[-1] if hybrid else keys[0]
+                worst[key] = max(worst[key], rel)
+    finally:
+        m.emulate_hybrid = None
+    assert len(m.hybrid_ops) == 39
+    assert worst["exact"] < 1e-5, worst
+    assert worst["hybrid_emulated"] < 0.02 and worst["hybrid"] < 0.1, worst
+
+
+@needs_model
+def test_network_follows_dtype_and_checks_its_input(net):
+    x = torch.zeros(1, 3, 513, 513, dtype=torch.float64)
+    with torch.no_grad():
+        y = net(x)
+    assert y.dtype == torch.float64 and y.shape == (1, 151, 513, 513)
+    with pytest.raises(ValueError, match=r"x: expected shape \(N, 3, 513, 513\)"):
+        net(torch.zeros(1, 3, 64, 64))
+    with pytest.raises(TypeError, match="x: expected a floating-point tensor"):
+        net(torch.zeros(1, 3, 513, 513, dtype=torch.uint8))
+
+
+# -- model resolution, hash, download ---------------------------------------------------------------
+
+def test_find_model_order(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    assert sem.find_segmentation_model() is None
+    cached = tmp_path / "hub" / "checkpoints" / sem.MODEL_FILE_NAME
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"x")
+    assert sem.find_segmentation_model() == cached
+    env_file = tmp_path / "env.tflite"
+    env_file.write_bytes(b"y")
+    monkeypatch.setenv(sem.SEG_MODEL_ENV_VAR, str(env_file))
+    assert sem.find_segmentation_model() == env_file
+    arg = tmp_path / "arg.tflite"
+    arg.write_bytes(b"z")
+    assert sem.find_segmentation_model(arg) == arg
+    with pytest.raises(FileNotFoundError, match="model: no file at"):
+        sem.find_segmentation_model(tmp_path / "missing.tflite")
+    monkeypatch.setenv(sem.SEG_MODEL_ENV_VAR, str(tmp_path / "gone.tflite"))
+    with pytest.raises(FileNotFoundError, match=r"\$PHOTOSTYLE_SEG_MODEL names .*gone.tflite"):
+        sem.find_segmentation_model()
+
+
+@needs_tflite
+def test_corrupt_model_names_the_hash_and_how_to_refetch(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    bad = tmp_path / sem.MODEL_FILE_NAME
+    bad.write_bytes(b"\x00" * 1000)
+    digest = hashlib.sha256(bad.read_bytes()).hexdigest()
+    with pytest.raises(ValueError, match=rf"has sha256 {digest}, expected {sem.MODEL_SHA256}.*download_segmentation_model"):
+        sem.load_segmentation_model(bad, download=False)
+    with pytest.raises(ValueError, match="could not be read as a TFLite model"):
+        sem.load_segmentation_model(bad, download=False, check_hash=False)
+    with pytest.raises(FileNotFoundError, match="download_segmentation_model"):
+        sem.load_segmentation_model(download=False)
+
+
+@pytest.fixture
+def http_dir(tmp_path):
+    root = tmp_path / "served"
+    root.mkdir()
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *a, **k: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@needs_model
+def test_download_checks_the_hash(http_dir, tmp_path):
+    root, url = http_dir
+    shutil.copy(MODEL, root / "good.tflite")
+    (root / "bad.tflite").write_bytes(MODEL.read_bytes()[:-10])
+    dst = tmp_path / "cache" / sem.MODEL_FILE_NAME
+    assert sem.download_segmentation_model(dst, url=f"{url}/good.tflite", progress=False) == dst
+    assert hashlib.sha256(dst.read_bytes()).hexdigest() == sem.MODEL_SHA256
+    dst2 = tmp_path / "cache2" / sem.MODEL_FILE_NAME
+    with pytest.raises(RuntimeError, match=rf"does not have the sha256 {sem.MODEL_SHA256}.*discarded"):
+        sem.download_segmentation_model(dst2, url=f"{url}/bad.tflite", progress=False)
+    assert not dst2.exists()
+    with pytest.raises(RuntimeError, match="could not download the segmentation model .*HTTP 404"):
+        sem.download_segmentation_model(dst2, url=f"{url}/missing.tflite", progress=False)
+    assert not dst2.exists()
+
+
+# -- auto_segment: method choice, bad input ---------------------------------------------------------
+
+def _pair():
+    rng = np.random.default_rng(0)
+    c = np.zeros((48, 64, 3))
+    c[:20] = (0.3, 0.5, 0.9)
+    c[20:] = (0.2, 0.6, 0.2)
+    s = np.zeros((60, 50, 3))
+    s[:35] = (0.6, 0.3, 0.5)
+    s[35:] = (0.1, 0.25, 0.1)
+    return [np.clip(im + rng.normal(0, 0.02, im.shape), 0, 1) for im in (c, s)]
+
+
+def test_auto_falls_back_to_clustering_with_a_warning_saying_how_to_get_the_model(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    c, s = _pair()
+    if importlib_missing("tflite"):
+        expected = r"pip install photostyle\[semantic\]"
+    else:
+        expected = r"not found .*download_segmentation_model\(\).*PHOTOSTYLE_SEG_MODEL"
+    with pytest.warns(UserWarning, match=expected):
+        a = auto_segment(c, s, k=2)
+    assert a.method == "cluster" and a.names == {} and a.k == 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert auto_segment(c, s, k=2, method="cluster").method == "cluster"  # explicit: no warning
+        assert auto_segment(c, s, k=2, n_segments=60).method == "cluster"  # clustering options: no warning
+    with pytest.raises(ValueError, match="merge= needs the semantic method, which is not available"):
+        auto_segment(c, s, merge={"tree": "grass"})
+
+
+def test_auto_segment_argument_errors():
+    c, s = _pair()
+    with pytest.raises(ValueError, match="method must be 'auto', 'semantic' or 'cluster'"):
+        auto_segment(c, s, method="deep")
+    with pytest.raises(ValueError, match="merge= applies to the semantic method only"):
+        auto_segment(c, s, method="cluster", merge={"tree": "grass"})
+    with pytest.raises(ValueError, match="n_segments= applies to method='cluster' only"):
+        auto_segment(c, s, method="semantic", n_segments=50)
+
+
+def test_grey_and_rgba_photos_are_accepted():
+    c, s = _pair()
+    grey = c.mean(-1)
+    rgba = np.dstack([s, np.full(s.shape[:2], 0.5)])
+    with pytest.warns(UserWarning, match="style: the alpha channel is ignored"):
+        a = auto_segment(grey, rgba, k=2, method="cluster")
+    assert a.content_labels.shape == (48, 64) and a.style_labels.shape == (60, 50)
+    g3 = sem.photo_rgb(grey, "x")
+    assert g3.shape == (48, 64, 3) and np.array_equal(g3[..., 0], g3[..., 2])
+    np.testing.assert_array_equal(sem.photo_rgb(grey[..., None], "x"), g3)
+    assert sem.photo_rgb(torch.rand(1, 1, 5, 6), "x").shape == (5, 6, 3)
+
+
+@needs_model
+def test_semantic_errors_for_tiny_photos_and_absent_classes(net):
+    c, s = _pair()
+    with pytest.raises(ValueError, match=r"content: a photo of 5x40 pixels is smaller than .* at least 8 pixels"):
+        auto_segment(np.zeros((5, 40, 3)), s, method="semantic", model=net)
+    with pytest.raises(ValueError, match=r"style: a photo of 10x900 pixels is too elongated"):
+        auto_segment(c, np.zeros((10, 900, 3)), method="semantic", model=net)
+    with pytest.raises(ValueError, match=r"merge: 'car' is in neither photo \(content has .*; style has"):
+        auto_segment(c, s, method="semantic", model=net, merge={"car": "road"})
+    with pytest.raises(ValueError, match=r"drop: 'giraffe' is not an ADE20K class"):
+        auto_segment(c, s, method="semantic", model=net, drop=["giraffe"])
+
+
+# -- auto_segment on real pairs (the network at 513: the slow ones) --------------------------------
+
+@needs_model
+@needs_dpst
+def test_semantic_masks_on_a_real_pair_keep_names_and_match_the_hand_masks(net):
+    import warnings as w
+
+    from segmentation import label_iou, load_label_map, resize_labels
+
+    content, style = dpst_photo("input", 31, 320), dpst_photo("style", 31, 320)
+    a = auto_segment(content, style, model=net)  # method "auto" with a loaded network: semantic
+    assert isinstance(a, AutoMasks) and a.method == "semantic"
+    assert a.content_labels.shape == content.shape[:2] and a.style_labels.shape == style.shape[:2]
+    assert a.names[0] == "sky"  # ids ordered by height: the sky is on top
+    assert set(a.names) == set(a.matched) | set(a.content_only) | set(a.style_only)
+    assert a.k == len(a.names)
+    with w.catch_warnings():
+        w.simplefilter("ignore")
+        hand_c = resize_labels(load_label_map(DPST / "segmentation" / "in31.png"), content.shape[:2])
+        hand_s = resize_labels(load_label_map(DPST / "segmentation" / "tar31.png"), style.shape[:2])
+    c = label_iou(a.content_labels, hand_c, min_share=0.01)
+    s = label_iou(a.style_labels, hand_s, min_share=0.01, mapping=c.mapping)
+    assert c.mean_iou > 0.9 and s.mean_iou > 0.9, (c, s)
+
+    sky = [j for j, n in a.names.items() if n == "sky"][0]
+    assert sky in a.matched
+    # overrides: merging the sky into another class removes the name; k caps the regions
+    other = [n for n in a.names.values() if n != "sky"][0].split("+")[0]
+    b = auto_segment(content, style, model=net, merge={"sky": other})
+    assert "sky" not in "+".join(b.names.values()).split("+")
+    d = auto_segment(content, style, model=net, drop=["sky"])
+    assert "sky" not in "+".join(d.names.values()).split("+")
+    two = auto_segment(content, style, model=net, k=2)
+    assert two.k <= 2 and len(two.names) == two.k
