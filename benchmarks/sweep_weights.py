@@ -15,10 +15,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import math
 import sys
-import time
-import warnings
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -45,53 +42,19 @@ def main() -> int:
 
     import torch
 
-    from photostyle import transfer
+    from bench_quality import run_pairs
 
     torch.set_num_threads(args.threads)
     encoder = _dpst.metric_encoder()
     judge_size = args.judge_size or args.size
-    judges = {i: _dpst.Judge.build(i, judge_size) for i in args.pairs}
-    paper = {i: j.score(j.paper, encoder) for i, j in judges.items()}
-    if args.save:
-        args.save.mkdir(parents=True, exist_ok=True)
+    judges: dict = {}
     summary = []
     for cw, sw in itertools.product(args.content_weights, args.style_weights):
         print(f"\n### preset {args.preset}, content {cw:g}, style {sw:g}, {args.size} px, judged at {judge_size} px\n")
-        print("| pair | style distance ours / paper | matting energy ours / paper | edge SSIM ours / paper | beats | time |")
-        print("|---|---|---|---|---|---|")
-        wins = {"style_distance": 0, "matting_energy": 0, "edge_ssim": 0, "all": 0}
-        ratios = []
-        seconds = []
-        for i in args.pairs:
-            p = _dpst.paths(i)
-            t0 = time.perf_counter()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                result = transfer(p["content"], p["style"], content_mask=p["content_mask"], style_mask=p["style_mask"],
-                                  preset=args.preset, work_size=args.size, output_size="work",
-                                  num_steps=tuple(args.steps) if args.steps else None, init=args.init,
-                                  content_weight=cw, style_weight=sw, encoder=encoder, progress=False)
-            seconds.append(time.perf_counter() - t0)
-            ours = judges[i].score(result.tensor, encoder)
-            b = _dpst.beats(ours, paper[i])
-            for k, v in b.items():
-                wins[k] += v
-            wins["all"] += all(b.values())
-            ratios.append(ours["style_distance"] / paper[i]["style_distance"])
-            if args.save:
-                result.image.save(args.save / f"p{i}_c{cw:g}_s{sw:g}.png")
-            mark = "".join("✓" if b[k] else "✗" for k in ("style_distance", "matting_energy", "edge_ssim"))
-            print(f"| {i} | {ours['style_distance']:.3g} / {paper[i]['style_distance']:.3g} | "
-                  f"{ours['matting_energy']:.3g} / {paper[i]['matting_energy']:.3g} | "
-                  f"{ours['edge_ssim']:.3f} / {paper[i]['edge_ssim']:.3f} | {mark} | {seconds[-1]:.0f} s |", flush=True)
-        geo = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
-        n = len(args.pairs)
-        line = (f"content {cw:g}, style {sw:g}: beats the paper on style distance {wins['style_distance']}/{n}, "
-                f"matting energy {wins['matting_energy']}/{n}, edge SSIM {wins['edge_ssim']}/{n}, all three "
-                f"{wins['all']}/{n}; style distance ours/paper geometric mean x{geo:.2f}; "
-                f"{sum(seconds) / n:.0f} s a pair")
-        print("\n" + line, flush=True)
-        summary.append(line)
+        out = run_pairs(args.pairs, preset=args.preset, work_size=args.size, judge_size=judge_size,
+                        steps=tuple(args.steps) if args.steps else None, init=args.init, content_weight=cw,
+                        style_weight=sw, encoder=encoder, judges=judges, save=args.save, label=f"c{cw:g}_s{sw:g}_")
+        summary.append(f"content {cw:g}, style {sw:g}: {out['summary']}")
     print("\n## summary\n")
     for line in summary:
         print("- " + line)

@@ -22,6 +22,8 @@ from .optimize import StepInfo, Stop, StopReason, run_lbfgs
 from .presets import PRESETS, Level, LossWeights, Preset
 from .smoothing import best_local_affine, guided_filter, posterization_refine
 from .transfer import TransferResult, transfer
+from .upsample import apply_affine, estimate_memory, fit_affine, upsample_affine, upsample_result
+from .colour import colour_transfer
 from .weights import VGG19Weights, load_vgg19_weights
 
 __all__ = [
@@ -39,8 +41,11 @@ __all__ = [
     "ContentLoss", "MaskedStyleLoss", "TVLoss", "StyleObjective",
     # photorealism
     "matting_laplacian", "laplacian_to_torch", "photorealism_loss", "PhotorealismLoss",
-    # post-processing
+    # post-processing and full resolution
     "best_local_affine", "guided_filter", "posterization_refine",
+    "fit_affine", "apply_affine", "upsample_affine", "upsample_result", "estimate_memory",
+    # start image
+    "colour_transfer",
     # images
     "to_tensor", "to_pil", "to_numpy", "read_image", "save_image", "resize_long_side",
     "metrics",

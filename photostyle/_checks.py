@@ -73,3 +73,44 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     elif dev.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
         raise ValueError("device: 'mps' was requested but is not available; use device='cpu' or 'auto'.")
     return dev
+
+
+#: Bytes per working-size pixel of one optimisation (VGG-19 activations and their gradients up to relu5_1,
+#: L-BFGS history of 100 image pairs, the matting Laplacian), measured on the CPU with some margin.
+_BYTES_PER_WORK_PIXEL = 9_000
+#: Bytes per output pixel: the content and the result as float tensors, the 8-bit image.
+_BYTES_PER_OUTPUT_PIXEL = 40
+
+
+def memory_needed(work_shape: tuple[int, int], output_shape: tuple[int, int]) -> int:
+    """A generous estimate of the memory (bytes) one transfer needs at these sizes (see the constants)."""
+    return int(work_shape[0] * work_shape[1] * _BYTES_PER_WORK_PIXEL
+               + output_shape[0] * output_shape[1] * _BYTES_PER_OUTPUT_PIXEL)
+
+
+def _available_memory() -> int | None:
+    """Bytes of memory available now (Linux /proc/meminfo), or None where it cannot be read."""
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def check_memory(work_shape: tuple[int, int], output_shape: tuple[int, int], device: torch.device) -> None:
+    if device.type != "cpu":
+        return
+    available = _available_memory()
+    need = memory_needed(work_shape, output_shape)
+    if available is None or need <= available:
+        return
+    fit = int(max(work_shape) * (max(1.0, available - output_shape[0] * output_shape[1] * _BYTES_PER_OUTPUT_PIXEL)
+                                 / (work_shape[0] * work_shape[1] * _BYTES_PER_WORK_PIXEL)) ** 0.5)
+    raise ValueError(
+        f"work_size: optimising at {work_shape[1]}x{work_shape[0]} with a {output_shape[1]}x{output_shape[0]} "
+        f"output needs about {need / 2**30:.1f} GB but {available / 2**30:.1f} GB are available; pass "
+        f"work_size={max(8, min(fit, max(work_shape)) // 16 * 16)} or less."
+    )

@@ -31,6 +31,13 @@ def _add_transfer(sub) -> None:
     p.add_argument("--style-mask", help="colour-coded or label-map mask of the style")
     p.add_argument("--auto-masks", type=nonneg_int, default=None, metavar="K",
                    help="segment both photos automatically into K matched regions (0: choose K)")
+    p.add_argument("--auto-method", choices=["auto", "semantic", "cluster"], default=None,
+                   help="automatic masks from the segmentation network (semantic) or colour clustering (cluster); "
+                        "default: semantic when its model is available")
+    p.add_argument("--merge", action="append", default=None, metavar="CLASS=INTO",
+                   help="with semantic automatic masks: join CLASS into INTO (e.g. tree=grass); repeatable")
+    p.add_argument("--drop", action="append", default=None, metavar="CLASS",
+                   help="with semantic automatic masks: leave CLASS to the whole style photo; repeatable")
     p.add_argument("--preset", choices=["fast", "paper", "lite"], default="fast",
                    help="fast (default: a minute or two on a CPU), paper (Luan et al.'s 2 x 1000 iterations) or lite")
     p.add_argument("--work-size", "--size", dest="work_size", type=positive_int, default=None, metavar="PX",
@@ -92,10 +99,20 @@ def _run_transfer(args) -> int:
         if content_mask or style_mask:
             raise ValueError("--auto-masks replaces --content-mask/--style-mask: give one or the other.")
         content_mask, auto_k = "auto", (args.auto_masks or None)
+    elif args.auto_method or args.merge or args.drop:
+        raise ValueError("--auto-method, --merge and --drop shape automatic masks: add --auto-masks 0.")
+    merge = None
+    if args.merge:
+        merge = {}
+        for item in args.merge:
+            name, sep, into = item.partition("=")
+            if not sep or not name.strip() or not into.strip():
+                raise ValueError(f"--merge: expected CLASS=INTO (e.g. tree=grass), got {item!r}.")
+            merge[name.strip()] = into.strip()
     result = transfer(
         args.content, args.style,
-        content_mask=content_mask, style_mask=style_mask, auto_k=auto_k,
-        preset=args.preset, work_size=args.work_size, output_size=output_size, num_steps=args.steps,
+        content_mask=content_mask, style_mask=style_mask, auto_k=auto_k, auto_method=args.auto_method,
+        merge=merge, drop=args.drop, preset=args.preset, work_size=args.work_size, output_size=output_size, num_steps=args.steps,
         init=args.init, content_weight=args.content_weight, style_weight=args.style_weight, device=args.device,
         weights=args.weights, seed=args.seed, postprocess=args.postprocess, progress=not args.quiet,
     )

@@ -12,7 +12,7 @@ for one-hot masks at each working size it optimises at, so each mask is resized 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Union
 
@@ -178,6 +178,7 @@ def resolve_masks(
     *,
     auto_k: int | None = None,
     auto_size: int,
+    auto_options: Mapping[str, Any] | None = None,
 ) -> MaskSet | None:
     """Turn the ``content_mask`` / ``style_mask`` arguments of a transfer into a :class:`MaskSet`.
 
@@ -192,6 +193,10 @@ def resolve_masks(
         Number of regions of automatic masks (None: the segmenter chooses).
     auto_size
         Long side at which automatic masks are computed (and kept).
+    auto_options
+        More keyword arguments of :func:`segmentation.auto_segment` for automatic masks: ``method``
+        (``"auto"``, ``"semantic"``, ``"cluster"``), ``merge`` (e.g. ``{"tree": "grass"}``), ``drop``,
+        ``model``.
     """
     from .image import resize_long_side, to_numpy
 
@@ -205,6 +210,10 @@ def resolve_masks(
         check_int("auto_k", auto_k, minimum=1)
         if not auto:
             raise ValueError("auto_k is the number of regions of automatic masks: pass it with content_mask='auto'.")
+    options = {k: v for k, v in dict(auto_options or {}).items() if v is not None}
+    if options and not auto:
+        raise ValueError(f"{', '.join(sorted(options))}: options of automatic masks; pass them with "
+                         "content_mask='auto'.")
     if not auto and (content_mask is None) != (style_mask is None):
         given = "content_mask" if content_mask is not None else "style_mask"
         missing = "style_mask" if content_mask is not None else "content_mask"
@@ -213,7 +222,8 @@ def resolve_masks(
         import segmentation
 
         found = segmentation.auto_segment(
-            to_numpy(resize_long_side(content, auto_size)), to_numpy(resize_long_side(style, auto_size)), k=auto_k
+            to_numpy(resize_long_side(content, auto_size)), to_numpy(resize_long_side(style, auto_size)), k=auto_k,
+            **options,
         )
         names = dict(getattr(found, "names", None) or {})
         return MaskSet(np.asarray(found.content_labels, dtype=np.int64),

@@ -10,11 +10,18 @@ import enum
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-__all__ = ["StepInfo", "StopReason", "Stop", "run_lbfgs"]
+from .image import long_side_shape
+from .presets import CAFFE_PIXEL_SCALE, Level
+
+if TYPE_CHECKING:
+    from .masks import MaskSet
+
+__all__ = ["StepInfo", "StopReason", "Stop", "run_lbfgs", "noise_image", "starting_image", "level_shapes",
+           "flat_level_warning"]
 
 
 @dataclass
@@ -182,3 +189,51 @@ def run_lbfgs(
         stopped = stopped or Stop(StopReason.NON_FINITE, stage, len(totals),
                                   f"{stage}: the image became non-finite; kept the last finite image")
     return x.detach(), stopped
+
+
+def noise_image(shape: tuple[int, ...], *, seed: int, device=None, dtype=None) -> torch.Tensor:
+    """neural-style's random start: N(0, 0.001) in Caffe pixel units around the ImageNet mean colour."""
+    generator = torch.Generator(device="cpu").manual_seed(seed)
+    mean = torch.tensor([123.68, 116.779, 103.939]).view(1, 3, 1, 1) / CAFFE_PIXEL_SCALE
+    noise = torch.randn(shape, generator=generator) * (1e-3 / CAFFE_PIXEL_SCALE)
+    return (mean + noise).to(device=device, dtype=dtype)
+
+
+def starting_image(init: str, content: torch.Tensor, style: torch.Tensor, masks: MaskSet | None,
+                    seed: int) -> torch.Tensor:
+    """The first level's start: ``"noise"`` (:func:`noise_image`), ``"content"``, or ``"colour"``
+    (:func:`photostyle.colour.colour_transfer` per matched mask region)."""
+    if init == "noise":
+        return noise_image(tuple(content.shape), seed=seed, device=content.device, dtype=content.dtype)
+    if init == "content":
+        return content.clone()
+    from .colour import colour_transfer
+
+    labels = masks.labels_at(tuple(content.shape[-2:]), tuple(style.shape[-2:])) if masks is not None else None
+    return colour_transfer(content, style, content_labels=None if labels is None else labels["content"],
+                           style_labels=None if labels is None else labels["style"])
+
+
+#: The smallest short side a level may have: after VGG-19's four poolings (rounding up) relu5_1's map
+#: is still 2 px, which its reflection padding needs.
+MIN_SHORT_SIDE = 17
+
+
+def level_shapes(shape: tuple[int, int], levels: tuple[Level, ...]) -> list[tuple[int, int]]:
+    """(H, W) of every level for a working size ``shape``: the long side scaled by each level's
+    ``scale``, the short side at least :data:`MIN_SHORT_SIDE` px (never more than ``shape``)."""
+    long_side, short_side = max(shape), min(shape)
+    floor = min(long_side, -(-MIN_SHORT_SIDE * long_side // short_side))  # long side giving a 17 px short side
+    return [long_side_shape(shape, max(floor, min(long_side, round(long_side * level.scale)))) for level in levels]
+
+
+def flat_level_warning(level: Level, history: list[dict[str, Any]]) -> str | None:
+    """A sentence when a level's loss barely moved (its image stayed near its start)."""
+    totals = [h["total"] for h in history if h["stage"] == level.name]
+    if not totals:
+        return None
+    first, last = totals[0], totals[-1]
+    if first > 0 and (first - last) <= 0.01 * first:
+        return (f"{level.name}: the loss barely moved in {len(totals)} iteration(s) ({first:.4g} -> {last:.4g}); "
+                "the image stayed close to its start. Give more iterations (num_steps / --steps).")
+    return None

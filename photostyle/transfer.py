@@ -22,11 +22,13 @@ from PIL import Image
 
 from . import _checks
 from .image import ImageLike, long_side_shape, resize_long_side, resize_to, to_numpy, to_pil, to_tensor
-from .masks import MaskLike, MaskSet, resolve_masks
-from .optimize import StepInfo, Stop, StopReason, run_lbfgs
-from .presets import CAFFE_PIXEL_SCALE, Level, LossWeights, Preset, get_preset
+from .masks import MaskLike, resolve_masks
+from .optimize import (
+    MIN_SHORT_SIDE, StepInfo, Stop, StopReason, flat_level_warning, level_shapes, run_lbfgs, starting_image,
+)
+from .presets import Level, LossWeights, Preset, get_preset
 
-__all__ = ["TransferResult", "transfer", "noise_image", "level_shapes"]
+__all__ = ["TransferResult", "transfer"]
 
 
 @dataclass
@@ -68,6 +70,9 @@ class TransferResult:
         Which VGG-19 ran: ``{"layout": ..., "source": ...}``.
     label_names
         Names of the mask labels where known (automatic semantic masks).
+    warnings
+        What looks wrong with the result (a level whose loss barely moved, no optimisation at all),
+        also given as ``UserWarning``.
     """
 
     image: Image.Image
@@ -84,6 +89,7 @@ class TransferResult:
     weights: LossWeights | None = None
     network: dict[str, str] = field(default_factory=dict)
     label_names: dict[int, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     def mask_overlay(self, which: Literal["content", "style"] = "content", *, alpha: float = 0.5,
                      image: torch.Tensor | None = None) -> Image.Image:
@@ -109,21 +115,6 @@ class TransferResult:
         return save_image(self.image, path, overwrite=overwrite)
 
 
-def noise_image(shape: tuple[int, ...], *, seed: int, device=None, dtype=None) -> torch.Tensor:
-    """neural-style's random start: N(0, 0.001) in Caffe pixel units around the ImageNet mean colour."""
-    generator = torch.Generator(device="cpu").manual_seed(seed)
-    mean = torch.tensor([123.68, 116.779, 103.939]).view(1, 3, 1, 1) / CAFFE_PIXEL_SCALE
-    noise = torch.randn(shape, generator=generator) * (1e-3 / CAFFE_PIXEL_SCALE)
-    return (mean + noise).to(device=device, dtype=dtype)
-
-
-def level_shapes(shape: tuple[int, int], levels: tuple[Level, ...]) -> list[tuple[int, int]]:
-    """(H, W) of every level for a working size ``shape``: the long side scaled by each level's
-    ``scale`` (at least 16 px, so that the deepest VGG layers keep a feature map)."""
-    long_side = max(shape)
-    return [long_side_shape(shape, max(16, min(long_side, round(long_side * level.scale)))) for level in levels]
-
-
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -143,19 +134,6 @@ def _check_steps(num_steps: Any, preset: Preset) -> Preset:
     return preset.with_steps(_checks.check_int("num_steps", num_steps, minimum=0))
 
 
-def _starting_image(init: str, content: torch.Tensor, style: torch.Tensor, masks: MaskSet | None,
-                    seed: int) -> torch.Tensor:
-    if init == "noise":
-        return noise_image(tuple(content.shape), seed=seed, device=content.device, dtype=content.dtype)
-    if init == "content":
-        return content.clone()
-    from .colour import colour_transfer
-
-    labels = masks.labels_at(tuple(content.shape[-2:]), tuple(style.shape[-2:])) if masks is not None else None
-    return colour_transfer(content, style, content_labels=None if labels is None else labels["content"],
-                           style_labels=None if labels is None else labels["style"])
-
-
 def transfer(
     content: ImageLike,
     style: ImageLike,
@@ -163,6 +141,9 @@ def transfer(
     content_mask: MaskLike = None,
     style_mask: MaskLike = None,
     auto_k: int | None = None,
+    auto_method: Literal["auto", "semantic", "cluster"] | None = None,
+    merge: dict[str, str] | None = None,
+    drop: list[str] | None = None,
     preset: Literal["fast", "paper", "lite"] | Preset = "fast",
     work_size: int | None = None,
     size: int | None = None,
@@ -204,6 +185,13 @@ def transfer(
         :func:`segmentation.auto_segment`, so that the same id marks corresponding regions.
     auto_k
         Number of regions for ``"auto"`` masks; None lets the segmenter choose.
+    auto_method
+        How ``"auto"`` masks are made: ``"semantic"`` (a segmentation network, ADE20K classes matched
+        by name and family; ``result.label_names`` names them), ``"cluster"`` (weight-free superpixel
+        clustering), or ``"auto"``/None (semantic when the model is available, else cluster).
+    merge, drop
+        Overrides of semantic ``"auto"`` masks: ``merge={"tree": "grass"}`` joins a class into another,
+        ``drop=["person"]`` leaves a class to the whole style image (see :func:`segmentation.auto_segment`).
     preset
         ``"fast"`` (default: the paper's layers on a coarse-to-fine schedule, a minute or two on a
         CPU), ``"paper"`` (Luan et al.'s exact schedule, 1000 + 1000 iterations at 700 px), ``"lite"``
@@ -300,6 +288,10 @@ def transfer(
                           f"{content_full.shape[-2]}); working at its own size, {long_side} px (photostyle never "
                           "upscales the photo to optimise it).", UserWarning, stacklevel=2)
         requested = long_side
+    full_hw = tuple(content_full.shape[-2:])
+    out_hw = full_hw if output_size == "full" else long_side_shape(
+        full_hw, requested if output_size == "work" else min(int(output_size), long_side))
+    _checks.check_memory(long_side_shape(full_hw, requested), out_hw, dev)
     content_work = resize_long_side(content_full, requested).to(dev)
     style_work = resize_long_side(style_full, requested).to(dev)
     for name, full, img in (("content", content_full, content_work), ("style", style_full, style_work)):
@@ -313,7 +305,14 @@ def transfer(
                 f"{name}: the image is {img.shape[-2]}x{img.shape[-1]} at work_size={requested}, smaller than "
                 "the 3x3 matting window; pass a larger work_size."
             )
-    masks = resolve_masks(content_mask, style_mask, content_full, style_full, auto_k=auto_k, auto_size=requested)
+        if min(img.shape[-2:]) < MIN_SHORT_SIDE and any(layer[-3] == "5" for layer in preset.layers):
+            raise ValueError(
+                f"{name}: the image is {img.shape[-2]}x{img.shape[-1]} at work_size={requested}; preset "
+                f"'{preset.name}' uses relu5_1, which needs at least {MIN_SHORT_SIDE} px on the short side; pass a "
+                "larger work_size (or a larger photo), or preset='lite'."
+            )
+    masks = resolve_masks(content_mask, style_mask, content_full, style_full, auto_k=auto_k, auto_size=requested,
+                          auto_options={"method": auto_method, "merge": merge, "drop": drop})
 
     # Network and loss weights.
     if encoder is None:
@@ -336,11 +335,12 @@ def transfer(
     snapshots: list = []
     stages: dict[str, torch.Tensor] = {}
     stops: list[Stop] = []
+    notes: list[str] = []
     common = dict(history_size=preset.history_size, callback=callback, progress=progress,
                   tol_change=tol_change, snapshot_every=snapshot_every, history=history, snapshots=snapshots)
     work_hw, style_hw = tuple(content_work.shape[-2:]), tuple(style_work.shape[-2:])
     shapes = level_shapes(work_hw, preset.levels)
-    objectives: dict[tuple[int, int], tuple[StyleObjective, torch.Tensor]] = {}
+    objectives: dict[tuple[int, int], tuple[StyleObjective, torch.Tensor, torch.Tensor]] = {}
     laplacians: dict[tuple[int, int], PhotorealismLoss] = {}
     x: torch.Tensor | None = None
     for level, shape in zip(preset.levels, shapes):
@@ -349,14 +349,14 @@ def transfer(
             continue
         if shape not in objectives:  # content/style targets and masks for this size, computed once
             c_lvl = content_work if shape == work_hw else resize_to(content_work, shape)
-            s_shape = style_hw if shape == work_hw else long_side_shape(style_hw, max(shape))
+            s_shape = style_hw if shape == work_hw else level_shapes(style_hw, (Level("", max(shape) / max(work_hw), 0, False),))[0]
             s_lvl = style_work if s_shape == style_hw else resize_to(style_work, s_shape)
             cm, sm, present = masks.one_hot(shape, s_shape) if masks is not None else (None, None, None)
             objectives[shape] = (StyleObjective(
                 encoder, c_lvl, s_lvl, content_layers=preset.content_layers, style_layers=preset.style_layers,
                 content_weight=loss_weights.content, style_weight=loss_weights.style, tv_weight=loss_weights.tv,
-                content_masks=cm, style_masks=sm, style_present=present), c_lvl)
-        objective, c_lvl = objectives[shape]
+                content_masks=cm, style_masks=sm, style_present=present), c_lvl, s_lvl)
+        objective, c_lvl, s_lvl = objectives[shape]
         photo, t_lap = None, 0.0
         if level.photorealism and loss_weights.photo > 0:
             if shape not in laplacians:
@@ -367,7 +367,7 @@ def transfer(
             photo = laplacians[shape]
         objective.set_photorealism(photo, loss_weights.photo if photo is not None else 0.0)
         if x is None:
-            x = _starting_image(init, c_lvl, resize_to(style_work, long_side_shape(style_hw, max(shape))),
+            x = starting_image(init, c_lvl, s_lvl,
                                 masks, seed)
         elif tuple(x.shape[-2:]) != shape:
             x = torch.nn.functional.interpolate(x, size=shape, mode="bilinear", align_corners=False)
@@ -375,10 +375,18 @@ def transfer(
         stages[level.name] = x.clamp(0, 1).cpu()
         _sync(dev)
         timings[level.name] = time.perf_counter() - t0 - t_lap
+        flat = flat_level_warning(level, history)
+        if flat:
+            notes.append(flat)
         if stop is not None:
             stops.append(stop)
             if stop.reason is StopReason.NON_FINITE:
                 break
+    if x is None:
+        notes.append("every level has 0 iterations: no optimisation ran, the result is the content photo "
+                     "(post-processed); give num_steps > 0 to restyle it.")
+    for note in notes:
+        warnings.warn(note, UserWarning, stacklevel=2)
 
     t0 = time.perf_counter()
     if x is None:  # every level skipped: the content itself
@@ -412,7 +420,7 @@ def transfer(
         masks=masks.labels_at(work_hw, style_hw) if masks is not None else None, snapshots=snapshots,
         stopped="; ".join(str(s) for s in stops) or None, preset=preset, stops=stops, weights=loss_weights,
         network={"layout": str(getattr(encoder, "layout", "?")), "source": str(getattr(encoder, "source", "?"))},
-        label_names=dict(masks.names) if masks is not None else {},
+        label_names=dict(masks.names) if masks is not None else {}, warnings=notes,
     )
     if metrics:
         from . import metrics as _metrics

@@ -6,7 +6,6 @@ one-line message, which ``photostyle.cli.main`` reports with exit code 2.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 

@@ -1,0 +1,179 @@
+"""The coarse-to-fine schedule, its start image, memory limits, warnings, and the full-size delivery."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from photostyle import metrics
+from photostyle.colour import colour_transfer
+from photostyle.encoders import VGG19Encoder
+from photostyle.image import resize_long_side, resize_to, to_tensor
+from photostyle.losses import StyleObjective
+from photostyle.masks import MaskSet
+from photostyle.optimize import level_shapes, noise_image, starting_image
+from photostyle.presets import PRESETS, Level, LossWeights, Preset
+from photostyle.transfer import transfer
+
+from ._shared import DPST, dpst_pair
+from ._vgg_files import write_normalised_vgg19
+
+PAPER_LAYERS = PRESETS["paper"].layers
+
+
+@pytest.fixture(scope="module")
+def random_full(tmp_path_factory):
+    """A full-depth normalised-layout encoder on random weights (shapes and plumbing, not looks)."""
+    path = write_normalised_vgg19(tmp_path_factory.mktemp("w") / "n.pth", up_to="conv5_1", seed=0)
+    return VGG19Encoder(PAPER_LAYERS, weights=path)
+
+
+@pytest.mark.parametrize("shape", [(397, 531), (531, 397), (100, 33), (512, 512)])
+def test_level_shapes_at_odd_sizes(shape):
+    levels = PRESETS["fast"].levels
+    shapes = level_shapes(shape, levels)
+    assert shapes[-1] == shape  # the last level is the working size itself
+    for (h, w), level in zip(shapes, levels):
+        assert min(h, w) >= min(17, min(shape)) and max(h, w) <= max(shape)
+        if min(shape) * level.scale >= 18:
+            assert max(h, w) == round(max(shape) * level.scale)
+        ratio = max(h, w) / max(shape)
+        assert abs(min(h, w) - min(shape) * ratio) <= 1  # the aspect ratio is kept (to a pixel)
+    assert [max(s) for s in shapes] == sorted(max(s) for s in shapes)
+
+
+def test_every_level_builds_its_targets_and_masks(random_full):
+    """At every level of the fast schedule, odd sizes, masks: the objective's feature maps and mask
+    pyramids agree, and one loss + gradient evaluation is finite."""
+    content = torch.rand(1, 3, 97, 131, generator=torch.Generator().manual_seed(0))
+    style = torch.rand(1, 3, 120, 90, generator=torch.Generator().manual_seed(1))
+    cl = np.zeros((97, 131), np.int64)
+    cl[:, 60:] = 1
+    sl = np.zeros((120, 90), np.int64)
+    sl[70:] = 1
+    masks = MaskSet(cl, sl)
+    for shape in level_shapes((97, 131), PRESETS["fast"].levels):
+        c = resize_to(content, shape)
+        s = resize_long_side(style, max(shape))
+        cm, sm, present = masks.one_hot(shape, tuple(s.shape[-2:]))
+        objective = StyleObjective(random_full, c, s, content_layers=("relu4_2",),
+                                   style_layers=PRESETS["fast"].style_layers, content_weight=1.0, style_weight=1.0,
+                                   content_masks=cm, style_masks=sm, style_present=present)
+        x = c.clone().requires_grad_(True)
+        total = objective(x)["total"]
+        total.backward()
+        assert torch.isfinite(total) and x.grad.shape == c.shape and float(x.grad.abs().sum()) > 0
+
+
+def test_start_images():
+    content = torch.rand(1, 3, 20, 30, generator=torch.Generator().manual_seed(2))
+    style = torch.rand(1, 3, 24, 24, generator=torch.Generator().manual_seed(3)) * 0.5
+    a = starting_image("noise", content, style, None, seed=5)
+    assert torch.equal(a, noise_image((1, 3, 20, 30), seed=5))
+    assert torch.allclose(a.mean(dim=(0, 2, 3)), torch.tensor([123.68, 116.779, 103.939]) / 256, atol=1e-4)
+    assert torch.equal(starting_image("content", content, style, None, seed=0), content)
+    colour = starting_image("colour", content, style, None, seed=0)
+    assert torch.allclose(colour, colour_transfer(content, style))
+    # the colour start carries the style's mean colour
+    assert torch.allclose(colour.mean(dim=(2, 3)), style.mean(dim=(2, 3)), atol=0.02)
+
+
+def test_zero_iterations_returns_the_content_with_a_warning(random_full):
+    content = torch.rand(1, 3, 40, 30, generator=torch.Generator().manual_seed(4))
+    style = torch.rand(1, 3, 30, 30)
+    with pytest.warns(UserWarning, match="every level has 0 iterations: no optimisation ran, the result is the content"):
+        result = transfer(content, style, preset="fast", num_steps=0, encoder=random_full, progress=False,
+                          postprocess="none")
+    assert torch.allclose(result.tensor, content, atol=1e-6) and result.warnings
+    assert result.history == []
+
+
+def test_a_level_that_does_not_move_is_flagged(random_full):
+    content = torch.rand(1, 3, 40, 30, generator=torch.Generator().manual_seed(4))
+    with pytest.warns(UserWarning, match=r"level1: the loss barely moved in 1 iteration\(s\)"):
+        result = transfer(content, content, preset="fast", num_steps=(1, 0, 0), init="content",
+                          encoder=random_full, progress=False)
+    assert any("level1" in w for w in result.warnings)
+
+
+def test_non_finite_loss_stops_and_names_the_level(random_full, monkeypatch):
+    content = torch.rand(1, 3, 48, 48, generator=torch.Generator().manual_seed(6))
+    style = torch.rand(1, 3, 48, 48, generator=torch.Generator().manual_seed(7))
+    real = random_full.forward
+    calls = {"n": 0}
+
+    def failing(image):  # targets (2 calls a level) and 2 iterations of level 2 are fine, then NaN
+        calls["n"] += 1
+        feats = real(image)
+        return {k: v * float("nan") for k, v in feats.items()} if calls["n"] > 2 + 3 + 2 + 2 else feats
+
+    monkeypatch.setattr(random_full, "forward", failing)
+    with pytest.warns(RuntimeWarning, match="level2: the loss became non-finite at iteration 3"):
+        result = transfer(content, style, preset="fast", num_steps=(3, 3, 3), encoder=random_full, progress=False)
+    assert result.stops[0].stage == "level2" and "level3" not in result.stages
+    assert "level2: the loss became non-finite at iteration 3; kept the last finite image" in result.stopped
+    assert bool(torch.isfinite(result.tensor).all())
+
+
+def test_refuses_what_does_not_fit_in_memory_before_any_work(random_full, monkeypatch):
+    from photostyle import _checks
+
+    monkeypatch.setattr(_checks, "_available_memory", lambda: 200 * 2**20)
+    content = torch.rand(1, 3, 600, 400)
+    calls = []
+    monkeypatch.setattr(random_full, "forward", lambda *a: calls.append(a))
+    with pytest.raises(ValueError, match=r"work_size: optimising at 400x600 with a 400x600 output needs about "
+                                         r"[\d.]+ GB but 0.2 GB are available; pass work_size=\d+ or less"):
+        transfer(content, content, preset="fast", work_size=600, encoder=random_full, progress=False)
+    assert calls == []
+
+
+def test_work_size_above_the_photo_is_lowered_with_a_warning(random_full):
+    content = torch.rand(1, 3, 30, 40)
+    with pytest.warns(UserWarning, match=r"work_size=512 is larger than the content photo \(40x30\); working at its own size, 40 px"):
+        result = transfer(content, content, preset="fast", work_size=512, num_steps=1, encoder=random_full,
+                          progress=False, init="content")
+    assert result.tensor.shape == (1, 3, 30, 40) and result.stages["level3"].shape == (1, 3, 30, 40)
+
+
+@pytest.mark.slow
+def test_fast_preset_end_to_end_on_the_genuine_network(full_weights):
+    """The paper's layers on the genuine full VGG-19, a real pair at a small working size, delivered at
+    the photo's own size: it carries the style and stays a photo, compared with the paper's own result."""
+    paths = dpst_pair(9)
+    paper_path = DPST / "paper" / "best9.jpg"
+    if not paper_path.exists():
+        pytest.skip(f"the paper's result is not at {paper_path}")
+    encoder = VGG19Encoder(PAPER_LAYERS, weights=full_weights)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = transfer(paths["content"], paths["style"], content_mask=paths["content_mask"],
+                          style_mask=paths["style_mask"], preset="fast", work_size=96, num_steps=(60, 25, 10),
+                          encoder=encoder, progress=False)
+    full = to_tensor(paths["content"])
+    assert result.tensor.shape == full.shape  # delivered at 700 px from a 96 px optimisation
+    assert result.network["layout"] == "normalised" and result.weights == PRESETS["fast"].weights_for("normalised")
+    assert [h["stage"] for h in result.history].count("level1") == 60
+    size = 96
+    content = resize_long_side(full, size)
+    style = resize_long_side(to_tensor(paths["style"]), size)
+    ours = resize_long_side(result.tensor, size)
+    paper = resize_to(to_tensor(paper_path), tuple(content.shape[-2:]))
+    cm, sm = result.masks["content"], result.masks["style"]
+
+    def distance(img):
+        return metrics.style_distance(img, style, encoder=encoder, layers=PRESETS["paper"].style_layers,
+                                      content_mask=resize_to(torch.from_numpy(cm)[None, None].float(),
+                                                             tuple(content.shape[-2:]), mode="nearest")[0, 0].long().numpy(),
+                                      style_mask=sm)
+
+    d_content, d_ours, d_paper = distance(content), distance(ours), distance(paper)
+    assert d_ours < 0.05 * d_content, (d_content, d_ours)
+    assert d_ours < 4 * d_paper, (d_ours, d_paper)
+    e_ours, e_paper = metrics.matting_energy(ours, content), metrics.matting_energy(paper, content)
+    assert e_ours < e_paper, (e_ours, e_paper)
+    assert metrics.edge_ssim(ours, content) > 0.5
