@@ -21,7 +21,8 @@ from .matting import PhotorealismLoss, laplacian_to_torch, matting_laplacian, ph
 from .optimize import StepInfo, Stop, StopReason, run_lbfgs
 from .presets import PRESETS, Level, LossWeights, Preset
 from .smoothing import best_local_affine, guided_filter, posterization_refine
-from .transfer import TransferResult, transfer
+from .result import TransferResult
+from .transfer import transfer
 from .upsample import apply_affine, estimate_memory, fit_affine, upsample_affine, upsample_result
 from .colour import colour_transfer
 from .weights import VGG19Weights, load_vgg19_weights

@@ -11,7 +11,7 @@ image's by a mean squared error, weighted by ``mean(m_l)`` of the content mask.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import torch
@@ -276,6 +276,9 @@ class StyleObjective(nn.Module):
         ``(L,)`` bool, see :func:`photostyle.masks.prepare_masks`.
     photorealism
         A :class:`~photostyle.matting.PhotorealismLoss` of the content, used when ``photo_weight > 0``.
+    style_grams
+        Precomputed style targets (:meth:`style_grams` of an objective with the same style image, style
+        masks and network); ``style`` and ``style_masks`` are then not run through the network.
     """
 
     def __init__(
@@ -294,6 +297,7 @@ class StyleObjective(nn.Module):
         style_masks: torch.Tensor | None = None,
         style_present: torch.Tensor | None = None,
         photorealism: nn.Module | None = None,
+        style_grams: Mapping[str, torch.Tensor] | None = None,
     ):
         super().__init__()
         self.encoder = encoder
@@ -312,9 +316,19 @@ class StyleObjective(nn.Module):
         ceil_mode = bool(getattr(encoder, "pool_ceil_mode", True))
         with torch.no_grad():
             content_pyramid = mask_pyramid(content_masks, names, ceil_mode=ceil_mode)
-            style_pyramid = mask_pyramid(style_masks, names, ceil_mode=ceil_mode)
             content_feats = encoder(content)
-            style_feats = encoder(style)
+            if style_grams is None:
+                style_pyramid = mask_pyramid(style_masks, names, ceil_mode=ceil_mode)
+                style_feats = encoder(style)
+                style_grams = {layer: style_targets(style_feats[layer], style_pyramid[layer], present=style_present)
+                               for layer in self.style_layers}
+            else:
+                wrong = [layer for layer in self.style_layers if layer not in style_grams
+                         or style_grams[layer].shape[0] != content_masks.shape[0]]
+                if wrong:
+                    raise ValueError(f"style_grams: expected (L, C, C) targets with L = {content_masks.shape[0]} labels "
+                                     f"for layers {list(self.style_layers)}, got none or another L for {wrong}; "
+                                     "take them from StyleObjective.style_grams() of the same style and masks.")
             self.content_losses = nn.ModuleDict(
                 {
                     layer: ContentLoss(content_feats[layer], weight=content_weight)
@@ -323,8 +337,13 @@ class StyleObjective(nn.Module):
             )
             self.style_losses = nn.ModuleDict()
             for layer in self.style_layers:
-                targets = style_targets(style_feats[layer], style_pyramid[layer], present=style_present)
-                self.style_losses[layer] = MaskedStyleLoss(targets, content_pyramid[layer], weight=style_weight)
+                self.style_losses[layer] = MaskedStyleLoss(style_grams[layer].to(device=device, dtype=dtype),
+                                                           content_pyramid[layer], weight=style_weight)
+
+    def style_grams(self) -> dict[str, torch.Tensor]:
+        """The style targets, ``{layer: (L, C, C)}``: pass them as ``style_grams=`` to another objective
+        with the same style image, style masks and network to skip the style's forward pass."""
+        return {layer: module.target_grams for layer, module in self.style_losses.items()}
 
     def set_photorealism(self, loss: nn.Module | None, weight: float) -> None:
         """Switch the photorealism term (stage 2) on (``weight > 0`` and a loss) or off; the content

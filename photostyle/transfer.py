@@ -10,109 +10,35 @@ Data flows one way: inputs → images and masks (:mod:`photostyle.masks`) → en
 
 from __future__ import annotations
 
+import hashlib
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import numpy as np
 import torch
-from PIL import Image
 
 from . import _checks
-from .image import ImageLike, long_side_shape, resize_long_side, resize_to, to_numpy, to_pil, to_tensor
+from .image import ImageLike, long_side_shape, resize_long_side, resize_to, to_pil, to_tensor
 from .masks import MaskLike, resolve_masks
 from .optimize import (
     MIN_SHORT_SIDE, StepInfo, Stop, StopReason, flat_level_warning, level_shapes, run_lbfgs, starting_image,
 )
 from .presets import Level, LossWeights, Preset, get_preset
+from .result import TransferResult
 
 __all__ = ["TransferResult", "transfer"]
 
 
-@dataclass
-class TransferResult:
-    """Outcome of :func:`transfer`.
-
-    Attributes
-    ----------
-    image
-        The final result as an 8-bit RGB PIL image, at the output size (default: the content's own).
-    tensor
-        The final result, (1, 3, H, W) float in [0, 1], on the CPU.
-    stages
-        Intermediate images by name, at their level's size, on the CPU: one per level of the schedule
-        (``"stage1"``, ``"stage2"`` for the paper; ``"level1"`` … for ``fast``), then
-        ``"best_local_affine"`` and ``"posterization_refine"`` at the working size (those that ran).
-    history
-        One dict per L-BFGS iteration: stage (the level's name), step, each weighted loss term, total.
-    timings
-        Seconds per phase: ``"setup"``, one entry per level, ``"laplacian"`` (matting Laplacians, all
-        levels), ``"postprocess"``, ``"upsample"``, ``"total"``.
-    masks
-        The label maps used at the working size, ``{"content": (H, W), "style": (H', W')}`` int64, or
-        None without masks.
-    snapshots
-        ``(stage, step, image)`` every ``snapshot_every`` steps.
-    metrics
-        Filled when ``metrics=True``: style distance, matting energy and edge SSIM of the result at
-        the working size.
-    stopped
-        None if every level ran its iterations, else why levels stopped early (one sentence each).
-    stops
-        The same as :class:`~photostyle.optimize.Stop` records.
-    preset
-        The preset that ran (with the iteration counts that ran).
-    weights
-        The :class:`~photostyle.presets.LossWeights` that ran.
-    network
-        Which VGG-19 ran: ``{"layout": ..., "source": ...}``.
-    label_names
-        Names of the mask labels where known (automatic semantic masks).
-    warnings
-        What looks wrong with the result (a level whose loss barely moved, no optimisation at all),
-        also given as ``UserWarning``.
-    """
-
-    image: Image.Image
-    tensor: torch.Tensor
-    stages: dict[str, torch.Tensor]
-    history: list[dict[str, Any]]
-    timings: dict[str, float]
-    masks: dict[str, np.ndarray] | None = None
-    snapshots: list[tuple[str, int, torch.Tensor]] = field(default_factory=list)
-    metrics: dict[str, float] | None = None
-    stopped: str | None = None
-    preset: Preset | None = None
-    stops: list[Stop] = field(default_factory=list)
-    weights: LossWeights | None = None
-    network: dict[str, str] = field(default_factory=dict)
-    label_names: dict[int, str] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-
-    def mask_overlay(self, which: Literal["content", "style"] = "content", *, alpha: float = 0.5,
-                     image: torch.Tensor | None = None) -> Image.Image:
-        """The label map used for ``which`` drawn in colour over its image (default: the result for
-        ``"content"``, the style photo is not kept, so pass ``image=`` for ``"style"``)."""
-        import segmentation
-
-        _checks.check_choice("which", which, ("content", "style"))
-        if self.masks is None:
-            raise ValueError("this result was made without masks; pass content_mask=... to transfer().")
-        if image is None:
-            if which == "style":
-                raise ValueError("pass image= (the style photo at the working size) to overlay the style mask.")
-            image = self.tensor
-        labels = self.masks[which]
-        arr = to_numpy(resize_to(to_tensor(image, name="image"), labels.shape))
-        return Image.fromarray(segmentation.overlay(arr, labels, alpha=alpha))
-
-    def save(self, path, *, overwrite: bool = False):
-        """Write the final image atomically (see :func:`photostyle.image.save_image`)."""
-        from .image import save_image
-
-        return save_image(self.image, path, overwrite=overwrite)
+def _style_key(style: torch.Tensor, masks: torch.Tensor | None, present: torch.Tensor | None,
+               encoder: Any, layers: tuple[str, ...]) -> tuple:
+    """What the style targets depend on: the style's pixels and size, its masks, the network, the layers."""
+    digest = hashlib.sha1(style.detach().cpu().contiguous().numpy().tobytes())
+    if masks is not None:
+        digest.update(masks.detach().cpu().contiguous().numpy().tobytes())
+        digest.update(present.cpu().numpy().tobytes())
+    return (digest.hexdigest(), tuple(style.shape), str(style.dtype), str(style.device),
+            getattr(encoder, "source", id(encoder)), getattr(encoder, "layout", ""), layers)
 
 
 def _sync(device: torch.device) -> None:
@@ -164,6 +90,7 @@ def transfer(
     snapshot_every: int | None = None,
     tol_change: float | None = None,
     metrics: bool = False,
+    style_cache: dict | None = None,
 ) -> TransferResult:
     """Give ``content`` the look of ``style`` while keeping it a photo (Luan et al. 2017).
 
@@ -239,6 +166,10 @@ def transfer(
         preset's.
     metrics
         Compute :mod:`photostyle.metrics` of the result at the working size into ``result.metrics``.
+    style_cache
+        A dict shared between calls (e.g. a batch over one style photo): the style's Gram targets are
+        stored there per (style pixels, size, style masks, network, layers) and reused instead of
+        running the style through the network again.
 
     Returns
     -------
@@ -352,10 +283,15 @@ def transfer(
             s_shape = style_hw if shape == work_hw else level_shapes(style_hw, (Level("", max(shape) / max(work_hw), 0, False),))[0]
             s_lvl = style_work if s_shape == style_hw else resize_to(style_work, s_shape)
             cm, sm, present = masks.one_hot(shape, s_shape) if masks is not None else (None, None, None)
-            objectives[shape] = (StyleObjective(
+            key = _style_key(s_lvl, sm, present, encoder, preset.style_layers) if style_cache is not None else None
+            objective = StyleObjective(
                 encoder, c_lvl, s_lvl, content_layers=preset.content_layers, style_layers=preset.style_layers,
                 content_weight=loss_weights.content, style_weight=loss_weights.style, tv_weight=loss_weights.tv,
-                content_masks=cm, style_masks=sm, style_present=present), c_lvl, s_lvl)
+                content_masks=cm, style_masks=sm, style_present=present,
+                style_grams=style_cache.get(key) if key is not None else None)
+            if key is not None:
+                style_cache[key] = objective.style_grams()
+            objectives[shape] = (objective, c_lvl, s_lvl)
         objective, c_lvl, s_lvl = objectives[shape]
         photo, t_lap = None, 0.0
         if level.photorealism and loss_weights.photo > 0:

@@ -177,3 +177,28 @@ def test_fast_preset_end_to_end_on_the_genuine_network(full_weights):
     e_ours, e_paper = metrics.matting_energy(ours, content), metrics.matting_energy(paper, content)
     assert e_ours < e_paper, (e_ours, e_paper)
     assert metrics.edge_ssim(ours, content) > 0.5
+
+
+def test_style_cache_reuses_the_style_targets(random_full, monkeypatch):
+    content_a = torch.rand(1, 3, 40, 30, generator=torch.Generator().manual_seed(8))
+    content_b = torch.rand(1, 3, 40, 30, generator=torch.Generator().manual_seed(9))
+    style = torch.rand(1, 3, 36, 36, generator=torch.Generator().manual_seed(10))
+    kw = dict(preset="fast", num_steps=(2, 1, 1), encoder=random_full, progress=False, init="content")
+    plain = transfer(content_b, style, **kw)
+    real = random_full.forward
+    calls = {"n": 0}
+
+    def counting(image):
+        calls["n"] += 1
+        return real(image)
+
+    monkeypatch.setattr(random_full, "forward", counting)
+    cache: dict = {}
+    transfer(content_a, style, style_cache=cache, **kw)
+    first = calls["n"]
+    sizes = len(set(level_shapes((40, 30), PRESETS["fast"].levels)))
+    assert sizes == 2 and len(cache) == sizes  # one entry per level size (the two small levels share 23 px)
+    calls["n"] = 0
+    cached = transfer(content_b, style, style_cache=cache, **kw)
+    assert calls["n"] == first - sizes  # the style's forward passes are skipped
+    assert torch.equal(cached.tensor, plain.tensor)
