@@ -32,6 +32,8 @@ __all__ = [
     "save_image",
     "atomic_write_path",
     "check_writable",
+    "check_output_path",
+    "image_suffixes",
 ]
 
 
@@ -249,10 +251,98 @@ def check_writable(path: str | os.PathLike, *, overwrite: bool = False) -> Path:
     return parent
 
 
+# Photo formats worth writing a result in (8-bit RGB, no palette reduction); each is offered only
+# where this PIL can write it (WebP, AVIF and JPEG 2000 depend on how PIL was built).
+_PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".ppm", ".tga", ".jp2",
+                   ".avif", ".qoi")
+
+
+def image_suffixes() -> tuple[str, ...]:
+    """The file suffixes :func:`save_image` writes, sorted: photo formats PIL can save here.
+
+    Derived from PIL's registered extensions (``Image.registered_extensions()``) for formats with a
+    writer (``Image.SAVE``), restricted to photo formats (PNG, JPEG, TIFF, BMP, WebP, PPM, TGA, ...);
+    palette or special-purpose formats (GIF, ICO, PDF, EPS, ...) are left out.
+    """
+    Image.init()
+    registered = Image.registered_extensions()
+    return tuple(sorted(s for s in _PHOTO_SUFFIXES if registered.get(s) in Image.SAVE))
+
+
+def _image_format(path: Path) -> str:
+    """PIL's format name for ``path``'s suffix, or ValueError listing the suffixes that work."""
+    suffix = path.suffix.lower()
+    supported = image_suffixes()
+    example = f"'{path.with_name(path.stem + '.png') if path.stem else 'out.png'}'"
+    if not suffix:
+        raise ValueError(
+            f"output '{path}': expected a file name ending in an image suffix ({', '.join(supported)}), "
+            f"got no suffix; add one, e.g. {example}."
+        )
+    if suffix not in supported:
+        raise ValueError(
+            f"output '{path}': unknown image suffix '{path.suffix}'; expected one of {', '.join(supported)}, "
+            f"e.g. {example}."
+        )
+    return Image.registered_extensions()[suffix]
+
+
+def check_output_path(path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Check, before any work, that an image can be written to ``path``; return it as a ``Path``.
+
+    Nothing is created. Call it before a long computation so that a bad output path fails at once.
+
+    Parameters
+    ----------
+    path
+        The output file; its suffix picks the format (see :func:`image_suffixes`).
+    overwrite
+        Allow replacing an existing file.
+
+    Raises
+    ------
+    TypeError
+        ``path`` is not a str or path-like.
+    ValueError
+        The suffix is missing or not an image format that can be written (the message lists those).
+    IsADirectoryError
+        ``path`` is a directory.
+    FileExistsError
+        ``path`` exists and ``overwrite`` is False.
+    FileNotFoundError
+        The directory does not exist.
+    PermissionError
+        The directory is not writable.
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"output: expected a file path (str or os.PathLike), got {type(path).__name__}.")
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"output '{path}' is a directory; give a file name such as '{path / 'out.png'}'.")
+    _image_format(path)
+    check_writable(path, overwrite=overwrite)
+    return path
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux allows (``/proc/self/status``)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: read it by setting it, and put it straight back
+    os.umask(mask)
+    return mask
+
+
 class atomic_write_path:
     """Context manager giving a temporary path beside ``path``, renamed onto it on success.
 
-    Nothing is left behind on failure, and an existing file is refused unless ``overwrite``.
+    Nothing is left behind on failure, and an existing file is refused unless ``overwrite``. The
+    file gets the permissions any new file would (``0o666 & ~umask``), or those of the file it replaces.
     """
 
     def __init__(self, path: str | os.PathLike, *, overwrite: bool = False):
@@ -264,12 +354,24 @@ class atomic_write_path:
         path = self.path
         parent = check_writable(path, overwrite=self.overwrite)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=parent)
-        os.close(fd)
+        try:
+            # mkstemp creates the file with mode 0600; give it the mode open() would have.
+            try:
+                mode = path.stat().st_mode & 0o7777
+            except OSError:
+                mode = 0o666 & ~_umask()
+            if hasattr(os, "fchmod"):
+                os.fchmod(fd, mode)
+            else:  # Windows
+                os.chmod(tmp, mode)
+        finally:
+            os.close(fd)
         self.tmp = Path(tmp)
         return self.tmp
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        assert self.tmp is not None
+        if self.tmp is None:
+            return
         if exc_type is not None:
             self.tmp.unlink(missing_ok=True)
             return
@@ -284,17 +386,18 @@ class atomic_write_path:
 def save_image(image: ImageLike, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
     """Write an image atomically (temporary file, then rename); the format follows the suffix.
 
-    Raises ``FileExistsError`` if ``path`` exists and ``overwrite`` is False, and
-    ``FileNotFoundError`` / ``PermissionError`` for a missing or read-only directory.
+    The file's permissions follow the umask (``0o666 & ~umask``), as for any new file.
+
+    Raises ``ValueError`` for a suffix that is no writable image format (see :func:`image_suffixes`),
+    ``FileExistsError`` if ``path`` exists and ``overwrite`` is False, and ``FileNotFoundError`` /
+    ``PermissionError`` for a missing or read-only directory.
     """
     path = Path(path)
+    fmt = _image_format(path)
     if isinstance(image, Image.Image):
         pil = image
     else:
         pil = to_pil(to_tensor(image, name="image"))
-    fmt = Image.registered_extensions().get(path.suffix.lower())
-    if fmt is None:
-        raise ValueError(f"output '{path}': unknown image suffix '{path.suffix}'; use .png, .jpg or .tif.")
     with atomic_write_path(path, overwrite=overwrite) as tmp:
         pil.save(tmp, format=fmt)
     return path
