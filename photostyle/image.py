@@ -9,8 +9,11 @@ Inside the library an image is a float tensor of shape ``(B, 3, H, W)`` with val
 from __future__ import annotations
 
 import os
+import re
+import struct
 import tempfile
 import warnings
+import zlib
 from pathlib import Path
 from typing import Union
 
@@ -24,6 +27,7 @@ ImageLike = Union[str, os.PathLike, Image.Image, np.ndarray, torch.Tensor]
 __all__ = [
     "ImageLike",
     "read_image",
+    "open_image",
     "to_tensor",
     "to_pil",
     "to_numpy",
@@ -46,6 +50,71 @@ def _png_header(path: Path) -> tuple[int, int] | None:
     return head[24], head[25]
 
 
+#: What PIL raises on corrupt or hostile files: its plugins and decoders use many exception types
+#: besides OSError (found by tests/test_fuzz_readers.py). Only PIL calls are guarded with it.
+PIL_DECODE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error, IndexError, KeyError, TypeError,
+    ZeroDivisionError, OverflowError, MemoryError, Image.DecompressionBombError,
+)
+
+
+class _TooLarge(Exception):
+    """Raised inside open_image's guarded block; re-raised as ValueError outside it."""
+
+
+def open_image(path: str | os.PathLike, *, name: str = "image") -> Image.Image:
+    """Open and decode an image file with PIL, refusing corrupt files and decompression bombs.
+
+    The pixel count is checked from the header, before any pixel is decoded: an image larger than
+    ``PIL.Image.MAX_IMAGE_PIXELS`` (about 89 MP by default; PIL itself only warns up to twice that)
+    is refused, so a tiny file that declares a huge size never allocates its pixels.
+
+    Raises
+    ------
+    FileNotFoundError
+        The path does not exist.
+    ValueError
+        The path is a directory, the file is not an image PIL can decode (truncated, corrupt, another
+        format), or it declares more pixels than ``PIL.Image.MAX_IMAGE_PIXELS``.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{name} file not found: '{path}'; check the path (cwd is '{Path.cwd()}').")
+    if path.is_dir():
+        raise ValueError(f"{name}: expected an image file, got the directory '{path}'.")
+    hint = "if the image is real, raise PIL.Image.MAX_IMAGE_PIXELS (None: no limit) before reading it"
+    try:
+        with warnings.catch_warnings():
+            # PIL warns between 1x and 2x its limit (and raises above); such images are refused below.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(path)
+        with im:
+            limit = Image.MAX_IMAGE_PIXELS
+            width, height = im.size
+            if limit is not None and width * height > limit:
+                raise _TooLarge(
+                    f"cannot read '{path}' as an image: it declares {width} x {height} pixels, more than "
+                    f"PIL.Image.MAX_IMAGE_PIXELS ({limit}); the file is corrupt or a decompression bomb: {hint}."
+                )
+            im.load()
+    except _TooLarge as exc:
+        raise ValueError(str(exc)) from None
+    except Image.DecompressionBombError as exc:  # PIL refuses above twice its limit, at open
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        declared = f"{found.group(1)} pixels" if found else "a huge size"
+        raise ValueError(
+            f"cannot read '{path}' as an image: it declares {declared}, more than twice "
+            f"PIL.Image.MAX_IMAGE_PIXELS ({Image.MAX_IMAGE_PIXELS}); the file is corrupt or a decompression bomb: "
+            f"{hint}."
+        ) from exc
+    except PIL_DECODE_ERRORS as exc:
+        detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise ValueError(
+            f"cannot read '{path}' as an image ({detail}); expected a PNG, JPEG, TIFF or other format PIL reads."
+        ) from exc
+    return im
+
+
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read an image file into a numpy array as stored: (H, W) or (H, W, C), uint8 or uint16.
 
@@ -57,22 +126,16 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     FileNotFoundError
         If the path does not exist.
     ValueError
-        If the file is not an image PIL can decode.
+        If the file is not an image PIL can decode, or declares more pixels than
+        ``PIL.Image.MAX_IMAGE_PIXELS`` (see :func:`open_image`).
     """
+    im = open_image(path)
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"image file not found: '{path}'; check the path (cwd is '{Path.cwd()}').")
-    if path.is_dir():
-        raise ValueError(f"expected an image file, got the directory '{path}'.")
+    header = _png_header(path)
     try:
-        header = _png_header(path)
-        with Image.open(path) as im:
-            im.load()
-            arr = pil_to_array(im)
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise ValueError(
-            f"cannot read '{path}' as an image ({exc}); expected a PNG, JPEG, TIFF or other format PIL reads."
-        ) from exc
+        arr = pil_to_array(im)
+    except PIL_DECODE_ERRORS as exc:
+        raise ValueError(f"cannot convert '{path}' (mode {im.mode}) to an array ({exc}).") from exc
     if header is not None and header[0] == 16 and header[1] in (2, 6):
         warnings.warn(f"'{path}' is a 16-bit colour PNG; it is read at 8 bits per channel.", stacklevel=3)
     return arr
