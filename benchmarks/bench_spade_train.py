@@ -28,8 +28,6 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 
 def _row(size: int, args, vgg_path: Path | None) -> dict:
-    import torch
-
     from photostyle.spade import SPADEConfig, SyntheticLabelDataset, train_spade
 
     config = SPADEConfig(preset="custom", label_nc=args.label_nc, contain_dontcare=False, no_instance=True,

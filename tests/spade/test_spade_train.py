@@ -170,7 +170,7 @@ def test_checkpoint_generator_alone_by_default_full_state_on_request(tmp_path):
     data = SyntheticLabelDataset(4, size=32, num_labels=3, seed=2)
     kw = dict(config=config, batch_size=2, vgg_encoder=None, ndf=8, n_layers_D=2, num_D=2, progress=False,
               sample_every=None)
-    slim = train_spade(data, steps=2, out_dir=tmp_path / "slim", seed=3, **kw)
+    train_spade(data, steps=2, out_dir=tmp_path / "slim", seed=3, **kw)
     full = train_spade(data, steps=2, out_dir=tmp_path / "full", seed=3, save_full_state=True, **kw)
     assert sorted(_sizes(tmp_path / "slim")) == ["latest_net_G.pth", "spade_config.json"]
     sizes = _sizes(tmp_path / "full")
