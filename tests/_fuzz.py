@@ -57,6 +57,8 @@ def set_npy_shape(data: bytes, shape: tuple[int, ...]) -> bytes:
     hlen_size = 2 if major == 1 else 4
     fmt = "<H" if hlen_size == 2 else "<I"
     start = 8 + hlen_size
+    if len(data) < start:
+        return data
     (hlen,) = struct.unpack(fmt, data[8:start])
     header = data[start:start + hlen].decode("latin1", errors="replace")
     i, j = header.find("'shape': ("), header.find(")", header.find("'shape': ("))

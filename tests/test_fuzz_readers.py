@@ -89,6 +89,8 @@ def test_mutations_do_what_they_say(monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)
     with Image.open(io.BytesIO(big)) as im:  # the header is accepted: the CRC was recomputed
         assert im.size == (100_000, 100_000)
+    for short in (b"", b"\x93NUMPY\x02\x00\x10", b"\x93NUMPY\x01\x00"):  # too short to edit: unchanged
+        assert set_npy_shape(short, (5, 5)) == short
     npy = set_npy_shape(seeds("npy")[0], (10**6, 10**6))
     assert np.lib.format.read_array_header_1_0(io.BytesIO(npy[8:]))[0] == (10**6, 10**6)
 
