@@ -202,3 +202,26 @@ def test_tall_colour_label_map_is_decoded(tmp_path):
     cmap = label_colormap("coco").astype(np.int64)
     nearest = ((img.reshape(-1, 1, 3).astype(np.int64) - cmap[None]) ** 2).sum(-1).argmin(1).reshape(40, 50)
     np.testing.assert_array_equal(colors_to_labels(img), nearest)
+
+
+# Found by fuzzing (seed 1): torch.load raised AssertionError and struct.error on these files, which
+# photostyle.spade.read_state_dict let through; it now reports every unreadable file as ValueError.
+@pytest.mark.parametrize("blob", [
+    bytes.fromhex("4d436047fbf6be78c39422"),
+    bytes.fromhex("478d3b75c916fc"),
+    "spade_checkpoint_assertion_error.pth",
+])
+def test_spade_checkpoint_reader_reports_every_bad_file_as_value_error(tmp_path, blob):
+    from pathlib import Path
+
+    from photostyle.spade.checkpoint import read_state_dict
+
+    if isinstance(blob, str):
+        blob = (Path(__file__).parent / "data" / "fuzz" / blob).read_bytes()
+    path = tmp_path / "latest_net_G.pth"
+    path.write_bytes(blob)
+    with pytest.raises(ValueError) as info:
+        read_state_dict(path)
+    assert str(info.value).startswith(f"checkpoint: cannot read '{path}' as a PyTorch checkpoint (")
+    assert str(info.value).endswith("the file is truncated or not a checkpoint: download it again or give the "
+                                    "latest_net_G.pth of an NVlabs/SPADE model.")
