@@ -279,14 +279,14 @@ def _to_tensor(path: Path):
 
 
 def _label_map(path: Path):
-    import segmentation
+    from photostyle import segmentation
 
     return segmentation.load_label_map(path)
 
 
 def _color_mask(path: Path):
     """decode_color_mask on the bytes as an array: byte 0 picks the dtype, 1-3 the shape."""
-    import segmentation
+    from photostyle import segmentation
 
     data = path.read_bytes()
     dtypes = (np.uint8, np.uint16, np.int32, np.int64, np.float32, np.float64, np.bool_, np.int8, np.complex64,

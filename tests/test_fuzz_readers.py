@@ -110,7 +110,7 @@ def test_tiny_image_declaring_a_huge_size_is_refused_before_decoding(tmp_path, s
     from photostyle.image import read_image, to_tensor
     from photostyle.spade.labels import load_labels
 
-    import segmentation
+    from photostyle import segmentation
 
     path = _tiny_png_declaring(tmp_path, *size)
     assert path.stat().st_size < 1000
@@ -146,7 +146,7 @@ def test_raising_the_pixel_limit_lets_a_large_image_through(tmp_path, monkeypatc
 def test_label_map_with_a_huge_id_is_read_without_a_huge_allocation(tmp_path):
     """Found by fuzzing: ids like 2**46 made load_label_map's share count (np.bincount) allocate
     512 TiB and raise MemoryError. Counting with np.unique reads them."""
-    import segmentation
+    from photostyle import segmentation
 
     labels = np.zeros((6, 6), dtype=np.int64)
     labels[:, 3:] = 2**46
@@ -157,7 +157,7 @@ def test_label_map_with_a_huge_id_is_read_without_a_huge_allocation(tmp_path):
 
 
 def test_npy_declaring_more_data_than_it_holds_is_refused(tmp_path):
-    import segmentation
+    from photostyle import segmentation
 
     path = tmp_path / "short.npy"
     path.write_bytes(set_npy_shape(seeds("npy")[0], (10**6, 10**6)))

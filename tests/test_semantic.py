@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import torch
 
-from segmentation import AutoMasks, auto_segment
-from segmentation import semantic as sem
+from photostyle.segmentation import AutoMasks, auto_segment
+from photostyle.segmentation import semantic as sem
 from ._shared import DPST, SHARED
 
 MODEL = SHARED / "models" / "deeplabv3_mobilenetv2_ade20k.tflite"
@@ -129,7 +129,7 @@ def test_guided_filter_follows_the_guide_edge():
 @needs_tflite
 @needs_model
 def test_reader_graph_and_dequantisation():
-    from segmentation.tflite_reader import dequantize, read_tflite
+    from photostyle.segmentation.tflite_reader import dequantize, read_tflite
 
     g = read_tflite(MODEL)
     assert g.op_counts() == {"CONV_2D": 41, "DEPTHWISE_CONV_2D": 19, "DEQUANTIZE": 17, "ADD": 20,
@@ -151,7 +151,7 @@ def test_reader_graph_and_dequantisation():
 
 
 def test_dequantize_per_channel():
-    from segmentation.tflite_reader import TFLiteTensor, dequantize
+    from photostyle.segmentation.tflite_reader import TFLiteTensor, dequantize
 
     q = np.array([[[[-2, 4]]], [[[10, -10]]]], np.int8)  # (2, 1, 1, 2), one scale per output channel
     t = TFLiteTensor(0, "w", q.shape, np.int8, q, np.array([0.5, 0.1]), np.array([0, 2]), 0)
@@ -389,7 +389,7 @@ def test_semantic_errors_for_tiny_photos_and_absent_classes(net):
 def test_semantic_masks_on_a_real_pair_keep_names_and_match_the_hand_masks(net):
     import warnings as w
 
-    from segmentation import label_iou, load_label_map, resize_labels
+    from photostyle.segmentation import label_iou, load_label_map, resize_labels
 
     content, style = dpst_photo("input", 31, 320), dpst_photo("style", 31, 320)
     a = auto_segment(content, style, model=net)  # method "auto" with a loaded network: semantic

@@ -6,6 +6,7 @@ one-line message, which ``photostyle.cli.main`` reports with exit code 2.
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -96,16 +97,16 @@ def add_subcommands(subparsers) -> None:
 
 
 def run_render(args) -> int:
-    from ..image import check_writable, save_image
+    from ..image import check_output_path, save_image
     from .checkpoint import load_model
     from .render import render, render_and_restyle, resolve_device
 
     out = Path(args.output)
-    check_writable(out, overwrite=args.overwrite)
+    check_output_path(out, overwrite=args.overwrite)
     if args.save_render:
         if not args.reference:
             raise ValueError("--save-render only makes sense with --reference (the plain render is the output).")
-        check_writable(args.save_render, overwrite=args.overwrite)
+        check_output_path(args.save_render, overwrite=args.overwrite)
     if args.reference_mask and not args.reference:
         raise ValueError("--reference-mask needs --reference (the photo whose look to take).")
     for flag, value in (("--size", args.size), ("--steps", args.steps), ("--weights", args.weights)):

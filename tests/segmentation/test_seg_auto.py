@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from _seg_shared import DPST, needs_dpst
-from segmentation import AutoMasks, auto_segment, deep_segment, label_iou, load_label_map, overlay, resize_labels
+from photostyle.segmentation import AutoMasks, auto_segment, deep_segment, label_iou, load_label_map, overlay, resize_labels
 
 
 def synthetic_pair():
