@@ -4,12 +4,8 @@ runtime), model resolution and download, class matching, overrides and bad input
 from __future__ import annotations
 
 import hashlib
-import http.server
 import shutil
-import threading
 import warnings
-from functools import partial
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,7 +13,7 @@ import torch
 
 from photostyle.segmentation import AutoMasks, auto_segment
 from photostyle.segmentation import semantic as sem
-from ._shared import DPST, SHARED
+from ._shared import DPST, SHARED, synthetic_pair
 
 MODEL = SHARED / "models" / "deeplabv3_mobilenetv2_ade20k.tflite"
 LABELS = SHARED / "models" / "ade20k_labels.txt"
@@ -282,22 +278,6 @@ def test_corrupt_model_names_the_hash_and_how_to_refetch(tmp_path, monkeypatch):
         sem.load_segmentation_model(download=False)
 
 
-@pytest.fixture
-def http_dir(tmp_path):
-    root = tmp_path / "served"
-    root.mkdir()
-    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    handler.log_message = lambda *a, **k: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield root, f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 @needs_model
 def test_download_checks_the_hash(http_dir, tmp_path):
     root, url = http_dir
@@ -318,14 +298,7 @@ def test_download_checks_the_hash(http_dir, tmp_path):
 # -- auto_segment: method choice, bad input ---------------------------------------------------------
 
 def _pair():
-    rng = np.random.default_rng(0)
-    c = np.zeros((48, 64, 3))
-    c[:20] = (0.3, 0.5, 0.9)
-    c[20:] = (0.2, 0.6, 0.2)
-    s = np.zeros((60, 50, 3))
-    s[:35] = (0.6, 0.3, 0.5)
-    s[35:] = (0.1, 0.25, 0.1)
-    return [np.clip(im + rng.normal(0, 0.02, im.shape), 0, 1) for im in (c, s)]
+    return list(synthetic_pair())
 
 
 def test_auto_falls_back_to_clustering_with_a_warning_saying_how_to_get_the_model(tmp_path, monkeypatch):
