@@ -268,9 +268,10 @@ def probe_video(path: str | os.PathLike, *, scene_cut_threshold: float = 0.4) ->
                              "(e.g. ffmpeg -i IN -c:v libx264 OUT.mp4).")
         med = float(np.median(d))
         variable = bool((np.abs(d - med) > max(1.0, 0.1 * med)).any())
-        if ticks[-1] > 0:
-            rate = Fraction(n - 1, 1) / (ticks[-1] * time_base)
-            rate = rate.limit_denominator(1001) if not variable else rate.limit_denominator(1000)
+        if ticks[-1] > 0:  # the header's rate where the timestamps agree with it (1 %), else theirs
+            measured = Fraction(n - 1, 1) / (ticks[-1] * time_base)
+            if variable or abs(float(measured) / float(rate) - 1.0) > 0.01:
+                rate = measured.limit_denominator(1001)
     return VideoInfo(width=width, height=height, frames=n, fps=rate, time_base=Fraction(time_base),
                      pts=tuple(ticks), variable_rate=variable, scene_cuts=tuple(cuts), audio=audio, codec=codec)
 
@@ -279,8 +280,8 @@ def plan_keyframes(frames: int, *, keyframe_every: int, scene_cuts: tuple[int, .
     """Keyframe indices: every ``keyframe_every`` frames from each shot's first frame, plus the shot's
     last frame when more than half an interval follows its last keyframe.
 
-    >>> plan_keyframes(20, keyframe_every=6)
-    [0, 6, 12, 19]
+    >>> plan_keyframes(23, keyframe_every=6)
+    [0, 6, 12, 18, 22]
     >>> plan_keyframes(20, keyframe_every=6, scene_cuts=(8,))
     [0, 6, 8, 14, 19]
     """
@@ -609,7 +610,8 @@ def _join(av, output: Path, segments: list[tuple[Path, int]], info: VideoInfo, i
                             sources.append(_audio_packets(av, input_path, i, aout, start, False))
                             notes.append("copied")
                         else:
-                            layout = a.codec_context.layout.name if a.codec_context.layout else "stereo"
+                            channels = a.codec_context.channels or 2
+                            layout = {1: "mono", 2: "stereo"}.get(channels) or a.codec_context.layout.name
                             aout = out.add_stream("aac", rate=a.codec_context.sample_rate or 48000, layout=layout)
                             sources.append(_audio_packets(av, input_path, i, aout, start, True))
                             notes.append("transcoded to aac")
