@@ -648,6 +648,7 @@ def restyle_video(
     warm_start: bool = True,
     scene_cut_threshold: float = 0.4,
     odd_size: Literal["pad", "crop"] = "pad",
+    upsample: Literal["bilinear", "bilateral"] = "bilinear",
     crf: int = 18,
     x264_preset: str = "medium",
     audio: bool = True,
@@ -700,6 +701,10 @@ def restyle_video(
     odd_size : {"pad", "crop"}, keyword-only
         H.264 in yuv420p needs even sizes: an odd width or height gets one repeated column/row
         (``"pad"``, default) or loses its last (``"crop"``); a warning says which.
+    upsample : {"bilinear", "bilateral"}, keyword-only
+        How every frame's colour model reaches full size (:func:`photostyle.upsample.upsample_affine`):
+        ``"bilinear"`` (default; about 4x faster: 0.2 s per 720p frame on one CPU thread) or
+        ``"bilateral"`` (models do not leak across colour edges; as :func:`photostyle.transfer`).
     crf, x264_preset : keyword-only
         libx264 quality (0-51, default 18: visually lossless) and speed preset (default "medium").
     audio : bool, keyword-only
@@ -748,6 +753,7 @@ def restyle_video(
         if not isinstance(value, bool):
             raise TypeError(f"{name}: expected True or False, got {value!r} ({type(value).__name__}).")
     _checks.check_choice("odd_size", odd_size, ("pad", "crop"))
+    _checks.check_choice("upsample", upsample, ("bilinear", "bilateral"))
     crf = _checks.check_int("crf", crf, minimum=0)
     if crf > 51:
         raise ValueError(f"crf: expected 0..51 (libx264 quality, lower is better), got {crf}; pass e.g. crf=18.")
@@ -779,7 +785,7 @@ def restyle_video(
         "input": _file_digest(input_path) if input_path.is_file() else None, "style": style_id,
         "keyframe_every": keyframe_every, "work_size": work_size, "masks": masks, "preset": repr(preset_obj),
         "num_steps": list(num_steps) if isinstance(num_steps, (tuple, list)) else num_steps, "flow": cv2 is not None,
-        "warm_start": warm_start, "scene_cut_threshold": scene_cut_threshold, "odd_size": odd_size, "crf": crf,
+        "warm_start": warm_start, "scene_cut_threshold": scene_cut_threshold, "odd_size": odd_size, "upsample": upsample, "crf": crf,
         "x264_preset": x264_preset, "seed": seed, "weights": repr(weights),
         "encoder": None if encoder is None else f"{type(encoder).__name__}:{getattr(encoder, 'layout', '?')}",
     }
@@ -825,10 +831,7 @@ def restyle_video(
                      "its own timestamp in the output.")
     chunks = [(k, keys[i + 1] if i + 1 < len(keys) else n) for i, k in enumerate(keys)]
     done = {tuple(c[:2]) for c in state["done"]}
-    warm = warm_start and _supports_tensor_init()
-    if warm_start and not warm:
-        notes.append("warm_start: this photostyle.transfer takes no image as init; keyframes start from the "
-                     "preset's start.")
+    warm = warm_start and _supports_tensor_init()  # else the preset's start (summary.warm_start says which)
     for note in notes:
         warnings.warn(note, UserWarning, stacklevel=2)
 
@@ -958,7 +961,7 @@ def restyle_video(
                     rgb = frame_rgb(t)
                     small = left.small if t == a else small_of(rgb)
                     coef = colour_model(t, small, left, right)
-                    out = upsample_affine(coef, rgb, content_small=small, output="uint8")
+                    out = upsample_affine(coef, rgb, content_small=small, output="uint8", mode=upsample)
                     writer.write(_to_even(out, out_w, out_h), info.pts[t] - info.pts[a])
                     dt = time.perf_counter() - t_f
                     if t != a:

@@ -38,6 +38,8 @@ def add_video_subcommand(subparsers) -> None:
                    help="scene-cut threshold in [0, 1] (default 0.4; 1 disables cuts)")
     p.add_argument("--odd-size", choices=["pad", "crop"], default="pad",
                    help="make an odd frame size even by repeating (pad, default) or dropping (crop) the last row/column")
+    p.add_argument("--upsample", choices=["bilinear", "bilateral"], default="bilinear",
+                   help="colour models to full size: bilinear (default, fast) or bilateral (edge-aware, ~4x slower)")
     p.add_argument("--crf", type=int, default=18, help="H.264 quality 0-51, lower is better (default 18)")
     p.add_argument("--no-audio", action="store_true", help="drop the audio tracks")
     p.add_argument("--restart", action="store_true", help="discard OUTPUT.parts/ of an interrupted run and start over")
@@ -55,7 +57,7 @@ def _run_video(args) -> int:
     summary = restyle_video(
         args.input, args.style, args.output, keyframe_every=args.keyframe_every, work_size=args.work_size,
         masks=args.masks, preset=args.preset, num_steps=args.steps, flow=not args.no_flow,
-        scene_cut_threshold=args.scene_cut, odd_size=args.odd_size, crf=args.crf, audio=not args.no_audio,
+        scene_cut_threshold=args.scene_cut, odd_size=args.odd_size, upsample=args.upsample, crf=args.crf, audio=not args.no_audio,
         overwrite=args.overwrite, resume=not args.restart, progress=not args.quiet, device=args.device,
         weights=args.weights, seed=args.seed,
     )

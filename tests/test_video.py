@@ -350,6 +350,7 @@ def test_audio_only_file(tmp_path):
     ({"masks": "label.png"}, ValueError, "masks: expected None or 'auto'"),
     ({"odd_size": "stretch"}, ValueError, "odd_size must be one of 'pad', 'crop'"),
     ({"crf": 60}, ValueError, "crf: expected 0..51"),
+    ({"upsample": "bicubic"}, ValueError, "upsample must be one of 'bilinear', 'bilateral'"),
     ({"flow": "yes"}, TypeError, "flow: expected True or False"),
     ({"callback": 3}, TypeError, "callback: expected a callable"),
 ])
@@ -401,11 +402,11 @@ def test_cli_maps_options(monkeypatch, capsys, tmp_path):
 
     monkeypatch.setattr(video, "restyle_video", fake)
     args = _parser().parse_args(["video", "in.mov", "s.jpg", "-o", "o.mp4", "--masks", "auto", "--keyframe-every",
-                                 "12", "--work-size", "256", "--overwrite", "--no-flow", "--restart", "--quiet"])
+                                 "12", "--work-size", "256", "--upsample", "bilateral", "--overwrite", "--no-flow", "--restart", "--quiet"])
     assert args.func(args) == 0
     assert got["input"] == "in.mov" and got["keyframe_every"] == 12 and got["work_size"] == 256
     assert got["masks"] == "auto" and got["overwrite"] and not got["flow"] and not got["resume"]
-    assert not got["progress"] and got["preset"] == "fast"
+    assert not got["progress"] and got["preset"] == "fast" and got["upsample"] == "bilateral"
     assert "3 frames, 64x48 at 24.000 fps; 1 keyframes" in capsys.readouterr().out
 
 
