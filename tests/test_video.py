@@ -429,3 +429,35 @@ def test_cli_main_reports_bad_input(tmp_path, capsys):
     Image.new("RGB", (16, 16), (200, 100, 50)).save(tmp_path / "s.png")
     code = cli.main(["video", str(bad), str(tmp_path / "s.png"), "-o", str(tmp_path / "o.mp4"), "--quiet"])
     assert code == 2 and "is not a video FFmpeg can read" in capsys.readouterr().err
+
+
+def test_warm_start_passes_the_previous_keyframe_warped(tmp_path, monkeypatch):
+    """With a transfer that takes an image as init, keyframe k starts from keyframe k-1's result warped
+    onto it (same shot only); the first keyframe of each shot gets the preset's start."""
+    import sys
+    import types
+
+    import photostyle.video as video
+
+    transfer_module = sys.modules["photostyle.transfer"]  # the package's `transfer` is the function
+
+    calls = []
+
+    def fake_transfer(content, style, *, init=None, work_size=None, **kwargs):
+        from photostyle.image import resize_long_side
+
+        small = resize_long_side(content, work_size)
+        calls.append(None if init is None else init.clone())
+        return types.SimpleNamespace(tensor=small.flip(1) * 0.5 + 0.25 * len(calls))  # a colour change per call
+
+    monkeypatch.setattr(transfer_module, "transfer", fake_transfer)
+    monkeypatch.setattr(video, "_supports_tensor_init", lambda: True)
+    src = make_clip(tmp_path / "cut.mp4", n=14, cut_at=8, audio=None)
+    s = restyle_video(src, np.zeros((8, 8, 3), np.uint8), tmp_path / "out.mp4", keyframe_every=4, work_size=32,
+                      progress=False)
+    assert s.warm_start and s.keyframes == [0, 4, 7, 8, 12] and s.scene_cuts == [8]
+    assert [c is None for c in calls] == [True, False, False, True, False]
+    # keyframe 4 started from keyframe 0's result (call 1: flip * 0.5 + 0.25) moved by the motion
+    first = calls[1]
+    assert first.shape == (1, 3, 24, 32)
+    assert 0.25 <= float(first.min()) and float(first.max()) <= 0.75 + 1e-6
