@@ -403,6 +403,8 @@ class VideoSummary:
         How many frames the ``"between"`` time covers.
     warnings
         Notes also given as ``UserWarning`` (each once).
+    regions
+        With ``masks="auto"``: the number of mask regions of each keyframe optimised by this call.
     """
 
     output: Path
@@ -422,6 +424,7 @@ class VideoSummary:
     timings: dict[str, float] = field(default_factory=dict)
     frames_between: int = 0
     warnings: list[str] = field(default_factory=list)
+    regions: dict[int, int] = field(default_factory=dict)
 
     @property
     def fps_between(self) -> float:
@@ -841,6 +844,7 @@ def restyle_video(
     optimised = 0
     kf_notes: list[str] = []
     seen: set[str] = set()
+    regions: dict[int, int] = {}
     timings = {"probe": t_probe, "decode": 0.0, "keyframes": 0.0, "between": 0.0, "join": 0.0}
     frames_between = 0
 
@@ -880,6 +884,9 @@ def restyle_video(
             if kind not in seen:
                 seen.add(kind)
                 kf_notes.append(f"keyframe {index}: {w.message}")
+        masks_used = getattr(result, "masks", None)
+        if masks_used is not None:
+            regions[index] = int(np.unique(masks_used["content"]).size)
         res = result.tensor.to(device=dev, dtype=torch.float32)
         if tuple(res.shape[-2:]) != work_hw:
             res = resize_to(res, work_hw)
@@ -1003,5 +1010,5 @@ def restyle_video(
         output=output, frames=n, width=out_w, height=out_h, fps=info.fps, keyframes=keys,
         scene_cuts=list(info.scene_cuts), optimised=optimised, resumed_frames=resumed, audio=audio_notes,
         variable_rate=info.variable_rate, size_note=size_note, warm_start=warm, flow=flow_fn is not None,
-        timings=timings, frames_between=frames_between, warnings=notes + kf_notes,
+        timings=timings, frames_between=frames_between, warnings=notes + kf_notes, regions=regions,
     )

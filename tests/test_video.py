@@ -461,3 +461,11 @@ def test_warm_start_passes_the_previous_keyframe_warped(tmp_path, monkeypatch):
     first = calls[1]
     assert first.shape == (1, 3, 24, 32)
     assert 0.25 <= float(first.min()) and float(first.max()) <= 0.75 + 1e-6
+
+
+def test_auto_masks_segment_every_keyframe(tiny, tmp_path):
+    src = make_clip(tmp_path / "in.mp4", n=6, audio=None)
+    summary = restyle(tiny, src, tmp_path / "out.mp4", masks="auto", keyframe_every=4)
+    assert summary.keyframes == [0, 4] and set(summary.regions) == {0, 4}
+    assert all(count >= 2 for count in summary.regions.values()), summary.regions
+    assert probe_video(tmp_path / "out.mp4").frames == 6
