@@ -277,7 +277,13 @@ def _output_problem(output: Any) -> str | None:
     return None
 
 
+def _order(where: str) -> tuple[int, str]:
+    last = where.rsplit(" ", 1)[-1]
+    return (int(last), where) if last.isdigit() else (sys.maxsize, where)
+
+
 def _refuse(problems: list[tuple[str, str]], what: str) -> None:
+    problems = sorted(problems, key=lambda item: _order(item[0]))  # stable: a line's problems keep their order
     lines = [f"{where}: {problem}" for where, problem in problems]
     shown = lines[:20] + ([f"... and {len(lines) - 20} more"] if len(lines) > 20 else [])
     bad = len({where for where, _ in problems})
@@ -585,6 +591,11 @@ def _init_worker(threads: int, devices: Any = None) -> None:
 
     torch.set_num_threads(max(1, int(threads)))
     _WORKER["threads"] = threads
+    from . import transfer  # noqa: F401 - pay the imports once, before the first job's timings
+    try:  # torch.optim imports torch._dynamo on the first optimiser (seconds): not a job's time
+        import torch._dynamo  # noqa: F401
+    except Exception:  # noqa: BLE001
+        pass
     if devices is not None:
         try:
             _WORKER["device"] = devices.get(timeout=5)
@@ -671,6 +682,9 @@ def _run_job_shipped(spec: Mapping[str, Any], content: Any, style: Any, content_
         local["output"] = str(Path(tmp) / f"output{Path(spec['output']).suffix}")
         local["overwrite"] = True
         result = _run_job(local)
+        if result.get("error"):  # name the user's files, not the task's copies
+            for role in files:
+                result["error"] = result["error"].replace(local[role], str(spec[role]))
         if result["status"] == "ok":
             result["_bytes"] = Path(local["output"]).read_bytes()
     return result
