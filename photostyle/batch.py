@@ -964,7 +964,9 @@ def _ray_runner(specs: list[dict], address: str, workers: int | None, threads: i
 
         pending = collections.deque(specs)
         in_flight: dict[Any, dict] = {}
-        limit = max(parallel, 1) * 2  # keep the cluster busy without loading every photo at once
+        # workers= caps the tasks at once; by default keep the cluster busy (twice its capacity queued)
+        # without loading every photo into the object store at once.
+        limit = workers if workers else max(parallel, 1) * 2
         while pending or in_flight:
             while pending and len(in_flight) < limit:
                 spec = pending.popleft()
@@ -1162,7 +1164,7 @@ def run_batch(
         def on_result(spec: dict, outcome: dict | None) -> None:
             p = by_output[spec["output"]]
             base = {"output": p.job.output}
-            now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+            now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
             if outcome is None:
                 results.append({**base, "status": "started", "inputs": p.inputs, "settings": p.settings,
                                 "time": now})
