@@ -893,19 +893,23 @@ def _local_runner(specs: list[dict], workers: int, threads: int, on_result) -> N
             for fut in finished:
                 spec = in_flight.pop(fut)
                 try:
-                    on_result(spec, fut.result())
+                    outcome = fut.result()
                 except cf.process.BrokenProcessPool:
                     broken.append(spec)
+                    continue
                 except Exception as exc:  # noqa: BLE001 - e.g. a spec that cannot be pickled
-                    on_result(spec, {"status": "failed", "error": f"{type(exc).__name__}: {exc}"})
+                    outcome = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+                on_result(spec, outcome)
             if broken:
-                # Every job still in flight was lost with the pool: collect what did finish, retry the rest.
+                # Every job still in flight was lost with the pool: record what did finish, retry the rest.
                 for fut in list(in_flight):
                     spec = in_flight.pop(fut)
                     try:
-                        on_result(spec, fut.result())
+                        outcome = fut.result()
                     except Exception:  # noqa: BLE001
                         broken.append(spec)
+                        continue
+                    on_result(spec, outcome)
                 pool.shutdown(wait=False, cancel_futures=True)
                 for spec in reversed(broken):
                     crashes[spec["output"]] += 1
@@ -933,8 +937,11 @@ def _ray_runner(specs: list[dict], address: str, workers: int | None, threads: i
     started_here = False
     if not ray.is_initialized():
         if address == "auto":
+            # A local instance: its workers import photostyle from where this process does.
+            here = str(Path(__file__).resolve().parents[1])
+            path = os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH", "")) if p)
             ray.init(num_cpus=workers * (threads or 1) if workers else None, include_dashboard=False,
-                     log_to_driver=False)
+                     log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": path}})
         else:
             ray.init(address=address, log_to_driver=False)
         started_here = True
@@ -942,10 +949,12 @@ def _ray_runner(specs: list[dict], address: str, workers: int | None, threads: i
         resources = ray.cluster_resources()
         cpus, gpus = int(resources.get("CPU", 1)), int(resources.get("GPU", 0))
         node_cpus = [int(n.get("Resources", {}).get("CPU", 0)) for n in ray.nodes() if n.get("Alive")] or [cpus]
-        parallel = workers or (gpus if gpus else cpus)
+        on_cpu = all(str(s.get("device") or "auto").startswith("cpu") for s in specs)
+        parallel = workers or (gpus if gpus and not on_cpu else cpus)
         per_task = threads or max(1, cpus // max(1, parallel))
         per_task = max(1, min(per_task, max(node_cpus)))
-        task = ray.remote(num_cpus=per_task, num_gpus=1 if gpus else 0, max_retries=1)(_run_job_shipped)
+        use_gpu = bool(gpus) and not on_cpu
+        task = ray.remote(num_cpus=per_task, num_gpus=1 if use_gpu else 0, max_retries=1)(_run_job_shipped)
         shared: dict[str, Any] = {}
 
         def files_of(spec):
@@ -971,7 +980,11 @@ def _ray_runner(specs: list[dict], address: str, workers: int | None, threads: i
             while pending and len(in_flight) < limit:
                 spec = pending.popleft()
                 on_result(spec, None)
-                files = files_of(spec)
+                try:
+                    files = files_of(spec)
+                except OSError as exc:  # an input removed or unreadable since the plan
+                    on_result(spec, {"status": "failed", "error": f"{type(exc).__name__}: {exc}"})
+                    continue
                 in_flight[task.remote(dict(spec, threads=per_task), files["content"], files["style"],
                                       files.get("content_mask"), files.get("style_mask"))] = spec
             ready, _ = ray.wait(list(in_flight), num_returns=1)
