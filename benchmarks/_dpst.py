@@ -53,7 +53,7 @@ class Judge:
 
     @classmethod
     def build(cls, index: int, size: int) -> "Judge":
-        import segmentation
+        from photostyle import segmentation
         from photostyle.image import resize_long_side, resize_to, to_tensor
         from photostyle.masks import fit_mask, load_mask
         from photostyle.matting import matting_laplacian

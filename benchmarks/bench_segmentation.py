@@ -37,7 +37,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from segmentation import auto_segment, label_iou, load_label_map, resize_labels  # noqa: E402
+from photostyle.segmentation import auto_segment, label_iou, load_label_map, resize_labels  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 DPST = SHARED / "data" / "dpst"
@@ -115,7 +115,7 @@ def main(argv=None) -> int:
     else:
         import torch
 
-        from segmentation.semantic import find_segmentation_model, load_segmentation_model
+        from photostyle.segmentation.semantic import find_segmentation_model, load_segmentation_model
 
         torch.set_num_threads(1)
         path = args.model or find_segmentation_model() or SHARED / "models" / "deeplabv3_mobilenetv2_ade20k.tflite"

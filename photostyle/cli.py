@@ -82,7 +82,7 @@ def _output_size(text: str):
 
 
 def _run_transfer(args) -> int:
-    from .image import check_writable, save_image
+    from .image import check_output_path, save_image
     from .presets import PRESETS
     from .transfer import transfer
 
@@ -93,7 +93,7 @@ def _run_transfer(args) -> int:
         outputs += [out.with_name(f"{out.stem}_{lv.name}{out.suffix}") for lv in PRESETS[args.preset].levels]
     # Check every output before any work: exists (without --overwrite) or not writable.
     for path in outputs:
-        check_writable(path, overwrite=args.overwrite)
+        check_output_path(path, overwrite=args.overwrite)
     content_mask, style_mask, auto_k = args.content_mask, args.style_mask, None
     if args.auto_masks is not None:
         if content_mask or style_mask:

@@ -231,7 +231,7 @@ def plot_history(result: Any, *, log: bool = True, size: float = 3.5):
 
 
 def _labels_for(image_shape: tuple[int, int], labels: Any, name: str) -> np.ndarray:
-    import segmentation
+    from photostyle import segmentation
 
     if isinstance(labels, torch.Tensor):
         labels = labels.detach().cpu().numpy()
@@ -275,7 +275,7 @@ def show_masks(
     matplotlib.figure.Figure
         Three axes per row: the photo, the labels in colour, the overlay.
     """
-    import segmentation
+    from photostyle import segmentation
 
     multi = isinstance(image, (list, tuple))
     images = list(image) if multi else [image]

@@ -9,8 +9,11 @@ Inside the library an image is a float tensor of shape ``(B, 3, H, W)`` with val
 from __future__ import annotations
 
 import os
+import re
+import struct
 import tempfile
 import warnings
+import zlib
 from pathlib import Path
 from typing import Union
 
@@ -24,6 +27,7 @@ ImageLike = Union[str, os.PathLike, Image.Image, np.ndarray, torch.Tensor]
 __all__ = [
     "ImageLike",
     "read_image",
+    "open_image",
     "to_tensor",
     "to_pil",
     "to_numpy",
@@ -32,6 +36,8 @@ __all__ = [
     "save_image",
     "atomic_write_path",
     "check_writable",
+    "check_output_path",
+    "image_suffixes",
 ]
 
 
@@ -42,6 +48,71 @@ def _png_header(path: Path) -> tuple[int, int] | None:
     if len(head) < 26 or head[:8] != b"\x89PNG\r\n\x1a\n":
         return None
     return head[24], head[25]
+
+
+#: What PIL raises on corrupt or hostile files: its plugins and decoders use many exception types
+#: besides OSError (found by tests/test_fuzz_readers.py). Only PIL calls are guarded with it.
+PIL_DECODE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error, IndexError, KeyError, TypeError,
+    ZeroDivisionError, OverflowError, MemoryError, Image.DecompressionBombError,
+)
+
+
+class _TooLarge(Exception):
+    """Raised inside open_image's guarded block; re-raised as ValueError outside it."""
+
+
+def open_image(path: str | os.PathLike, *, name: str = "image") -> Image.Image:
+    """Open and decode an image file with PIL, refusing corrupt files and decompression bombs.
+
+    The pixel count is checked from the header, before any pixel is decoded: an image larger than
+    ``PIL.Image.MAX_IMAGE_PIXELS`` (about 89 MP by default; PIL itself only warns up to twice that)
+    is refused, so a tiny file that declares a huge size never allocates its pixels.
+
+    Raises
+    ------
+    FileNotFoundError
+        The path does not exist.
+    ValueError
+        The path is a directory, the file is not an image PIL can decode (truncated, corrupt, another
+        format), or it declares more pixels than ``PIL.Image.MAX_IMAGE_PIXELS``.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{name} file not found: '{path}'; check the path (cwd is '{Path.cwd()}').")
+    if path.is_dir():
+        raise ValueError(f"{name}: expected an image file, got the directory '{path}'.")
+    hint = "if the image is real, raise PIL.Image.MAX_IMAGE_PIXELS (None: no limit) before reading it"
+    try:
+        with warnings.catch_warnings():
+            # PIL warns between 1x and 2x its limit (and raises above); such images are refused below.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(path)
+        with im:
+            limit = Image.MAX_IMAGE_PIXELS
+            width, height = im.size
+            if limit is not None and width * height > limit:
+                raise _TooLarge(
+                    f"cannot read '{path}' as an image: it declares {width} x {height} pixels, more than "
+                    f"PIL.Image.MAX_IMAGE_PIXELS ({limit}); the file is corrupt or a decompression bomb: {hint}."
+                )
+            im.load()
+    except _TooLarge as exc:
+        raise ValueError(str(exc)) from None
+    except Image.DecompressionBombError as exc:  # PIL refuses above twice its limit, at open
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        declared = f"{found.group(1)} pixels" if found else "a huge size"
+        raise ValueError(
+            f"cannot read '{path}' as an image: it declares {declared}, more than twice "
+            f"PIL.Image.MAX_IMAGE_PIXELS ({Image.MAX_IMAGE_PIXELS}); the file is corrupt or a decompression bomb: "
+            f"{hint}."
+        ) from exc
+    except PIL_DECODE_ERRORS as exc:
+        detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise ValueError(
+            f"cannot read '{path}' as an image ({detail}); expected a PNG, JPEG, TIFF or other format PIL reads."
+        ) from exc
+    return im
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
@@ -55,22 +126,16 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     FileNotFoundError
         If the path does not exist.
     ValueError
-        If the file is not an image PIL can decode.
+        If the file is not an image PIL can decode, or declares more pixels than
+        ``PIL.Image.MAX_IMAGE_PIXELS`` (see :func:`open_image`).
     """
+    im = open_image(path)
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"image file not found: '{path}'; check the path (cwd is '{Path.cwd()}').")
-    if path.is_dir():
-        raise ValueError(f"expected an image file, got the directory '{path}'.")
+    header = _png_header(path)
     try:
-        header = _png_header(path)
-        with Image.open(path) as im:
-            im.load()
-            arr = pil_to_array(im)
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise ValueError(
-            f"cannot read '{path}' as an image ({exc}); expected a PNG, JPEG, TIFF or other format PIL reads."
-        ) from exc
+        arr = pil_to_array(im)
+    except PIL_DECODE_ERRORS as exc:
+        raise ValueError(f"cannot convert '{path}' (mode {im.mode}) to an array ({exc}).") from exc
     if header is not None and header[0] == 16 and header[1] in (2, 6):
         warnings.warn(f"'{path}' is a 16-bit colour PNG; it is read at 8 bits per channel.", stacklevel=3)
     return arr
@@ -249,10 +314,98 @@ def check_writable(path: str | os.PathLike, *, overwrite: bool = False) -> Path:
     return parent
 
 
+# Photo formats worth writing a result in (8-bit RGB, no palette reduction); each is offered only
+# where this PIL can write it (WebP, AVIF and JPEG 2000 depend on how PIL was built).
+_PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".ppm", ".tga", ".jp2",
+                   ".avif", ".qoi")
+
+
+def image_suffixes() -> tuple[str, ...]:
+    """The file suffixes :func:`save_image` writes, sorted: photo formats PIL can save here.
+
+    Derived from PIL's registered extensions (``Image.registered_extensions()``) for formats with a
+    writer (``Image.SAVE``), restricted to photo formats (PNG, JPEG, TIFF, BMP, WebP, PPM, TGA, ...);
+    palette or special-purpose formats (GIF, ICO, PDF, EPS, ...) are left out.
+    """
+    Image.init()
+    registered = Image.registered_extensions()
+    return tuple(sorted(s for s in _PHOTO_SUFFIXES if registered.get(s) in Image.SAVE))
+
+
+def _image_format(path: Path) -> str:
+    """PIL's format name for ``path``'s suffix, or ValueError listing the suffixes that work."""
+    suffix = path.suffix.lower()
+    supported = image_suffixes()
+    example = f"'{path.with_name(path.stem + '.png') if path.stem else 'out.png'}'"
+    if not suffix:
+        raise ValueError(
+            f"output '{path}': expected a file name ending in an image suffix ({', '.join(supported)}), "
+            f"got no suffix; add one, e.g. {example}."
+        )
+    if suffix not in supported:
+        raise ValueError(
+            f"output '{path}': unknown image suffix '{path.suffix}'; expected one of {', '.join(supported)}, "
+            f"e.g. {example}."
+        )
+    return Image.registered_extensions()[suffix]
+
+
+def check_output_path(path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Check, before any work, that an image can be written to ``path``; return it as a ``Path``.
+
+    Nothing is created. Call it before a long computation so that a bad output path fails at once.
+
+    Parameters
+    ----------
+    path
+        The output file; its suffix picks the format (see :func:`image_suffixes`).
+    overwrite
+        Allow replacing an existing file.
+
+    Raises
+    ------
+    TypeError
+        ``path`` is not a str or path-like.
+    ValueError
+        The suffix is missing or not an image format that can be written (the message lists those).
+    IsADirectoryError
+        ``path`` is a directory.
+    FileExistsError
+        ``path`` exists and ``overwrite`` is False.
+    FileNotFoundError
+        The directory does not exist.
+    PermissionError
+        The directory is not writable.
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"output: expected a file path (str or os.PathLike), got {type(path).__name__}.")
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"output '{path}' is a directory; give a file name such as '{path / 'out.png'}'.")
+    _image_format(path)
+    check_writable(path, overwrite=overwrite)
+    return path
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux allows (``/proc/self/status``)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: read it by setting it, and put it straight back
+    os.umask(mask)
+    return mask
+
+
 class atomic_write_path:
     """Context manager giving a temporary path beside ``path``, renamed onto it on success.
 
-    Nothing is left behind on failure, and an existing file is refused unless ``overwrite``.
+    Nothing is left behind on failure, and an existing file is refused unless ``overwrite``. The
+    file gets the permissions any new file would (``0o666 & ~umask``), or those of the file it replaces.
     """
 
     def __init__(self, path: str | os.PathLike, *, overwrite: bool = False):
@@ -264,12 +417,24 @@ class atomic_write_path:
         path = self.path
         parent = check_writable(path, overwrite=self.overwrite)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=parent)
-        os.close(fd)
+        try:
+            # mkstemp creates the file with mode 0600; give it the mode open() would have.
+            try:
+                mode = path.stat().st_mode & 0o7777
+            except OSError:
+                mode = 0o666 & ~_umask()
+            if hasattr(os, "fchmod"):
+                os.fchmod(fd, mode)
+            else:  # Windows
+                os.chmod(tmp, mode)
+        finally:
+            os.close(fd)
         self.tmp = Path(tmp)
         return self.tmp
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        assert self.tmp is not None
+        if self.tmp is None:
+            return
         if exc_type is not None:
             self.tmp.unlink(missing_ok=True)
             return
@@ -284,17 +449,18 @@ class atomic_write_path:
 def save_image(image: ImageLike, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
     """Write an image atomically (temporary file, then rename); the format follows the suffix.
 
-    Raises ``FileExistsError`` if ``path`` exists and ``overwrite`` is False, and
-    ``FileNotFoundError`` / ``PermissionError`` for a missing or read-only directory.
+    The file's permissions follow the umask (``0o666 & ~umask``), as for any new file.
+
+    Raises ``ValueError`` for a suffix that is no writable image format (see :func:`image_suffixes`),
+    ``FileExistsError`` if ``path`` exists and ``overwrite`` is False, and ``FileNotFoundError`` /
+    ``PermissionError`` for a missing or read-only directory.
     """
     path = Path(path)
+    fmt = _image_format(path)
     if isinstance(image, Image.Image):
         pil = image
     else:
         pil = to_pil(to_tensor(image, name="image"))
-    fmt = Image.registered_extensions().get(path.suffix.lower())
-    if fmt is None:
-        raise ValueError(f"output '{path}': unknown image suffix '{path.suffix}'; use .png, .jpg or .tif.")
     with atomic_write_path(path, overwrite=overwrite) as tmp:
         pil.save(tmp, format=fmt)
     return path

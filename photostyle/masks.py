@@ -40,7 +40,7 @@ def load_mask(mask: Any, *, name: str) -> np.ndarray:
     Colour-coded masks are decoded to the nearest DPST palette colour (see
     :func:`segmentation.load_label_map`). Errors name the argument ``name``.
     """
-    import segmentation
+    from photostyle import segmentation
 
     if isinstance(mask, torch.Tensor):
         mask = mask.detach().cpu().numpy()
@@ -57,7 +57,7 @@ def fit_mask(labels: np.ndarray, image_shape: tuple[int, int], *, name: str) -> 
 
     A different aspect ratio (more than 2 %) is refused: such a mask was made for another image.
     """
-    import segmentation
+    from photostyle import segmentation
 
     labels = np.asarray(labels)
     if labels.shape == tuple(image_shape):
@@ -109,7 +109,7 @@ def prepare_masks(
     ids
         The label ids, in order.
     """
-    import segmentation
+    from photostyle import segmentation
 
     content_labels = segmentation.resize_labels(content_labels, tuple(content_shape))
     style_labels = segmentation.resize_labels(style_labels, tuple(style_shape))
@@ -160,7 +160,7 @@ class MaskSet:
 
     def labels_at(self, content_shape: tuple[int, int], style_shape: tuple[int, int]) -> dict[str, np.ndarray]:
         """Both label maps resized (nearest neighbour) to the given sizes."""
-        import segmentation
+        from photostyle import segmentation
 
         return {"content": segmentation.resize_labels(self.content, tuple(content_shape)),
                 "style": segmentation.resize_labels(self.style, tuple(style_shape))}
@@ -219,7 +219,7 @@ def resolve_masks(
         missing = "style_mask" if content_mask is not None else "content_mask"
         raise ValueError(f"{given} was given without {missing}: pass both masks (or neither).")
     if auto:
-        import segmentation
+        from photostyle import segmentation
 
         found = segmentation.auto_segment(
             to_numpy(resize_long_side(content, auto_size)), to_numpy(resize_long_side(style, auto_size)), k=auto_k,

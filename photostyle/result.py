@@ -81,7 +81,7 @@ class TransferResult:
                      image: torch.Tensor | None = None) -> Image.Image:
         """The label map used for ``which`` drawn in colour over its image (default: the result for
         ``"content"``, the style photo is not kept, so pass ``image=`` for ``"style"``)."""
-        import segmentation
+        from photostyle import segmentation
 
         _checks.check_choice("which", which, ("content", "style"))
         if self.masks is None:

@@ -333,7 +333,9 @@ def transfer(
             final = resize_to(final, work_hw)
         if postprocess != "none":
             with torch.no_grad():
-                final = best_local_affine(final, content_work).clamp(0, 1)
+                # The paper's bilateral radius, 15 px at 700 px, scaled with the working size.
+                radius = max(2, round(15 * max(work_hw) / 700))
+                final = best_local_affine(final, content_work, filter_radius=radius).clamp(0, 1)
                 stages["best_local_affine"] = final.cpu()
                 if postprocess == "posterization_refine":
                     final = posterization_refine(final, content_work).clamp(0, 1)

@@ -8,6 +8,7 @@ grey PNG or a ``.npy`` file.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import warnings
 from pathlib import Path
@@ -81,9 +82,10 @@ def _looks_like_photo(labels: np.ndarray) -> bool:
 
 
 def _warn_tiny(labels: np.ndarray, min_share: float, names: dict[int, str] | None, source: str) -> None:
-    counts = np.bincount(labels.reshape(-1))
-    shares = counts / labels.size
-    tiny = [i for i in np.nonzero(counts)[0] if shares[i] < min_share]
+    # np.unique, not np.bincount: a label map with an id like 2**40 must not allocate 2**40 counters.
+    ids, counts = np.unique(labels.reshape(-1), return_counts=True)
+    shares = dict(zip(ids.tolist(), (counts / labels.size).tolist()))
+    tiny = [i for i, share in shares.items() if share < min_share]
     if not tiny:
         return
     parts = []
@@ -99,6 +101,67 @@ def _warn_tiny(labels: np.ndarray, min_share: float, names: dict[int, str] | Non
     )
 
 
+def _check_npy_header(path: Path) -> None:
+    """Refuse a .npy file whose header declares more data than the file holds (before reading it:
+    a 100-byte file that declares a 10^12-element array must not be allocated), or a non-numeric dtype."""
+    try:
+        with open(path, "rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            shape, _fortran, dtype = read_header(fh)
+            offset = fh.tell()
+    except Exception as exc:  # noqa: BLE001 - numpy raises ValueError, SyntaxError, EOFError, ... on bad headers
+        raise ValueError(f"src: cannot read {str(path)!r} as a .npy array (bad header: {exc}); "
+                         "save label maps with segmentation.save_label_map.") from exc
+    if dtype.hasobject or dtype.kind not in "biuf":
+        raise ValueError(f"src: {str(path)!r} holds a {dtype} array; a label map holds integer ids "
+                         "(or bool / integral floats). Save label maps with segmentation.save_label_map.")
+    declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    held = path.stat().st_size - offset
+    if declared > held:
+        raise ValueError(f"src: {str(path)!r} declares an array of shape {tuple(shape)} ({declared} bytes) but "
+                         f"holds {held} bytes of data; the file is truncated or corrupt.")
+
+
+def _open_pil(path: Path) -> Any:
+    """PIL image of a file, fully decoded; corrupt files and decompression bombs raise ValueError."""
+    import struct
+    import zlib
+
+    from PIL import Image
+
+    decode_errors = (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error, IndexError, KeyError,
+                     TypeError, ZeroDivisionError, OverflowError, MemoryError, Image.DecompressionBombError)
+    too_large = None
+    try:
+        with warnings.catch_warnings():
+            # PIL warns between 1x and 2x its limit (and raises above); such images are refused below.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path)
+        with img:
+            limit = Image.MAX_IMAGE_PIXELS
+            if limit is not None and img.width * img.height > limit:
+                too_large = (img.width, img.height, limit)
+            else:
+                img.load()
+                return img.copy()
+    except Image.DecompressionBombError as exc:  # PIL refuses above twice its limit, at open
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        declared = f"{found.group(1)} pixels" if found else "a huge size"
+        raise ValueError(f"src: cannot read {str(path)!r} as an image: it declares {declared}, more than twice "
+                         f"PIL.Image.MAX_IMAGE_PIXELS ({Image.MAX_IMAGE_PIXELS}); the file is corrupt or a "
+                         "decompression bomb: if the image is real, raise PIL.Image.MAX_IMAGE_PIXELS (None: no "
+                         "limit) before reading it.") from exc
+    except decode_errors as exc:
+        raise ValueError(f"src: cannot read {str(path)!r} as an image ({exc}); pass a PNG, a .npy "
+                         "file, a PIL image or a numpy array.") from exc
+    width, height, limit = too_large
+    raise ValueError(f"src: cannot read {str(path)!r} as an image: it declares {width} x {height} pixels, more "
+                     f"than PIL.Image.MAX_IMAGE_PIXELS ({limit}); the file is corrupt or a decompression bomb: "
+                     "if the image is real, raise PIL.Image.MAX_IMAGE_PIXELS (None: no limit) before reading it.")
+
+
 def _read(src: Any) -> tuple[Any, str]:
     """Open a path as a PIL image or a numpy array (``.npy``); pass other objects through."""
     if isinstance(src, (str, os.PathLike)):
@@ -106,20 +169,13 @@ def _read(src: Any) -> tuple[Any, str]:
         if not path.is_file():
             raise FileNotFoundError(f"src: no label map file at {str(path)!r}; check the path.")
         if path.suffix.lower() == ".npy":
+            _check_npy_header(path)
             try:
                 return np.load(path, allow_pickle=False), str(path)
             except Exception as exc:  # noqa: BLE001 - any failure means unreadable
                 raise ValueError(f"src: cannot read {str(path)!r} as a .npy array ({exc}); "
                                  "save label maps with segmentation.save_label_map.") from exc
-        from PIL import Image, UnidentifiedImageError
-
-        try:
-            with Image.open(path) as img:
-                img.load()
-                return img.copy(), str(path)
-        except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-            raise ValueError(f"src: cannot read {str(path)!r} as an image ({exc}); pass a PNG, a .npy "
-                             "file, a PIL image or a numpy array.") from exc
+        return _open_pil(path), str(path)
     return src, type(src).__name__
 
 
@@ -161,7 +217,11 @@ def load_label_map(
     FileNotFoundError
         If ``src`` is a path to no file.
     ValueError
-        If the file cannot be read, or the image does not look like a label image.
+        If the file cannot be read (corrupt, truncated, an image declaring more than
+        ``PIL.Image.MAX_IMAGE_PIXELS`` pixels, a .npy array of non-numeric dtype), or the image does
+        not look like a label image.
+    TypeError
+        If ``src`` is not a path, a PIL image or an array, or an array of a non-numeric dtype.
     """
     min_share = check_number("min_share", min_share, minimum=0.0, maximum=1.0)
     obj, source = _read(src)

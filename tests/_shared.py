@@ -27,3 +27,17 @@ def dpst_pair(index: int) -> dict[str, Path]:
     if missing:
         pytest.skip(f"DPST data not found ({missing[0]}); ../shared is absent in a user's clone")
     return paths
+
+
+def synthetic_pair():
+    """Blue sky over green ground; the style has another look and another horizon height (floats in [0, 1])."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    c = np.zeros((48, 64, 3))
+    c[:20] = (0.3, 0.5, 0.9)
+    c[20:] = (0.2, 0.6, 0.2)
+    s = np.zeros((60, 50, 3))
+    s[:35] = (0.6, 0.3, 0.5)  # purple dusk sky
+    s[35:] = (0.1, 0.25, 0.1)  # dark ground
+    return tuple(np.clip(im + rng.normal(0, 0.02, im.shape), 0, 1) for im in (c, s))

@@ -135,3 +135,25 @@ def test_auto_masks_flag(small_files, shared_weights, tmp_path, capsys):
     assert out.exists()
     code, _, err = _run(base + ["--auto-masks", "2", "--content-mask", small_files["content_mask"], "--overwrite"], capsys)
     assert code == 2 and "--auto-masks replaces --content-mask/--style-mask" in err
+
+
+@pytest.mark.parametrize("name", ["result", "out.xyz"])
+def test_a_bad_output_suffix_is_refused_before_any_work(small_files, tmp_path, capsys, name):
+    # the weights file does not exist: had any work started, that would be the error
+    argv = ["transfer", small_files["content"], small_files["style"], "-o", tmp_path / name,
+            "--weights", tmp_path / "absent.pth", "--quiet"]
+    code, _, err = _run(argv, capsys)
+    assert code == 2
+    assert ("unknown image suffix" in err) or ("got no suffix; add one" in err), err
+    assert ".png" in err and "absent.pth" not in err
+    assert not (tmp_path / name).exists()
+
+
+def test_one_bound_per_option(small_files, tmp_path, capsys):
+    messages = set()
+    for value in ("0", "-5"):
+        code, _, err = _run(["transfer", small_files["content"], small_files["style"], "-o", tmp_path / "o.png",
+                             "--work-size", value], capsys)
+        assert code == 2
+        messages.add(err.strip().splitlines()[-1].split(", got")[0])
+    assert messages == {"photostyle: error: argument --work-size/--size: expected a whole number >= 1"}

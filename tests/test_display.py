@@ -12,7 +12,7 @@ from PIL import Image
 matplotlib = pytest.importorskip("matplotlib", reason="the notebooks extra (matplotlib) is not installed")
 matplotlib.use("Agg")
 
-import segmentation  # noqa: E402
+from photostyle import segmentation  # noqa: E402
 from photostyle import display  # noqa: E402
 from photostyle.display import LivePreview, plot_history, show_images, show_masks  # noqa: E402
 from photostyle.image import to_numpy, to_tensor  # noqa: E402

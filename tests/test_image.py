@@ -5,8 +5,10 @@ import pytest
 import torch
 from PIL import Image
 
+import photostyle.image as image_module
 from photostyle.image import (
-    check_writable, long_side_shape, resize_long_side, save_image, to_numpy, to_pil, to_tensor,
+    atomic_write_path, check_output_path, check_writable, image_suffixes, long_side_shape, resize_long_side,
+    save_image, to_numpy, to_pil, to_tensor,
 )
 
 
@@ -107,8 +109,123 @@ def test_save_image_atomic_and_no_overwrite(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]  # no temporary left behind
     with pytest.raises(FileNotFoundError, match="does not exist; create it first"):
         save_image(img, tmp_path / "missing" / "x.png")
-    with pytest.raises(ValueError, match="unknown image suffix"):
+    with pytest.raises(ValueError, match="unknown image suffix '.unknown'"):
         save_image(img, tmp_path / "x.unknown")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]
+
+
+def test_image_suffixes_are_writable_photo_formats():
+    suffixes = image_suffixes()
+    assert {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"} <= set(suffixes)
+    assert not {".gif", ".pdf", ".ico", ".eps", ".apng"} & set(suffixes)
+    assert list(suffixes) == sorted(suffixes)
+    registered = Image.registered_extensions()
+    assert all(registered[s] in Image.SAVE for s in suffixes)
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".tif", ".bmp", ".PNG"])
+def test_every_listed_suffix_is_written(tmp_path, suffix):
+    out = save_image(torch.rand(1, 3, 6, 5), tmp_path / f"x{suffix}")
+    assert Image.open(out).size == (5, 6)
+
+
+def test_check_output_path_before_any_work(tmp_path):
+    listed = ", ".join(image_suffixes())
+    with pytest.raises(ValueError) as info:
+        check_output_path("result")
+    assert str(info.value) == (
+        f"output 'result': expected a file name ending in an image suffix ({listed}), got no suffix; "
+        "add one, e.g. 'result.png'."
+    )
+    with pytest.raises(ValueError) as info:
+        check_output_path(tmp_path / "out.xyz")
+    assert str(info.value) == (
+        f"output '{tmp_path / 'out.xyz'}': unknown image suffix '.xyz'; expected one of {listed}, "
+        f"e.g. '{tmp_path / 'out.png'}'."
+    )
+    existing = tmp_path / "done.png"
+    existing.write_bytes(b"x")
+    with pytest.raises(FileExistsError) as info:
+        check_output_path(existing)
+    assert str(info.value) == (
+        f"output '{existing}' already exists; pass overwrite=True (CLI: --overwrite) or choose another path."
+    )
+    assert check_output_path(existing, overwrite=True) == existing
+    with pytest.raises(FileNotFoundError) as info:
+        check_output_path(tmp_path / "missing" / "x.png")
+    assert str(info.value) == f"output directory '{tmp_path / 'missing'}' does not exist; create it first."
+    with pytest.raises(IsADirectoryError) as info:
+        check_output_path(tmp_path)
+    assert str(info.value) == f"output '{tmp_path}' is a directory; give a file name such as '{tmp_path / 'out.png'}'."
+    with pytest.raises(TypeError) as info:
+        check_output_path(3)
+    assert str(info.value) == "output: expected a file path (str or os.PathLike), got int."
+    assert check_output_path(str(tmp_path / "new.JPG")) == tmp_path / "new.JPG"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["done.png"]  # nothing created
+
+
+def test_check_output_path_unwritable_directory(tmp_path, monkeypatch):
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    with pytest.raises(PermissionError) as info:
+        check_output_path(tmp_path / "x.png")
+    assert str(info.value) == f"output directory '{tmp_path}' is not writable; choose another output path."
+
+
+def test_save_image_checks_the_suffix_before_converting(tmp_path):
+    # a bad image and a bad suffix: the suffix is reported (it is checked first, before any work)
+    with pytest.raises(ValueError, match="got no suffix"):
+        save_image(np.zeros((2, 2, 5)), tmp_path / "result")
+
+
+@pytest.fixture
+def umask():
+    """Set the process umask for a test and restore it afterwards."""
+    before = os.umask(0o022)
+    os.umask(before)
+
+    def set_umask(mask):
+        os.umask(mask)
+
+    yield set_umask
+    os.umask(before)
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o002, 0o077, 0o027])
+def test_written_files_follow_the_umask(tmp_path, umask, mask):
+    umask(mask)
+    out = save_image(torch.rand(1, 3, 4, 4), tmp_path / "out.png")
+    assert out.stat().st_mode & 0o777 == 0o666 & ~mask
+    with atomic_write_path(tmp_path / "state.pth") as tmp:
+        torch.save({"w": torch.zeros(2)}, tmp)
+    assert (tmp_path / "state.pth").stat().st_mode & 0o777 == 0o666 & ~mask
+    # a plain open() under the same umask agrees
+    (tmp_path / "plain.txt").write_text("x")
+    assert (tmp_path / "plain.txt").stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_umask_fallback_without_proc(tmp_path, umask, monkeypatch):
+    umask(0o027)
+    real_open = open
+
+    def no_proc(file, *args, **kwargs):
+        if str(file).startswith("/proc/"):
+            raise OSError("no /proc here")
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", no_proc)
+    assert image_module._umask() == 0o027
+    assert os.umask(0o027) == 0o027  # ...and it was put back
+    out = save_image(torch.rand(1, 3, 4, 4), tmp_path / "out.png")
+    assert out.stat().st_mode & 0o777 == 0o640
+
+
+def test_replaced_file_keeps_its_mode(tmp_path, umask):
+    umask(0o022)
+    out = save_image(torch.rand(1, 3, 4, 4), tmp_path / "out.png")
+    os.chmod(out, 0o604)
+    save_image(torch.zeros(1, 3, 4, 4), out, overwrite=True)
+    assert out.stat().st_mode & 0o777 == 0o604
+    assert np.asarray(Image.open(out)).max() == 0
 
 
 def test_unwritable_directory_message(tmp_path, monkeypatch):

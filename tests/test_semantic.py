@@ -4,20 +4,16 @@ runtime), model resolution and download, class matching, overrides and bad input
 from __future__ import annotations
 
 import hashlib
-import http.server
 import shutil
-import threading
 import warnings
-from functools import partial
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from segmentation import AutoMasks, auto_segment
-from segmentation import semantic as sem
-from ._shared import DPST, SHARED
+from photostyle.segmentation import AutoMasks, auto_segment
+from photostyle.segmentation import semantic as sem
+from ._shared import DPST, SHARED, synthetic_pair
 
 MODEL = SHARED / "models" / "deeplabv3_mobilenetv2_ade20k.tflite"
 LABELS = SHARED / "models" / "ade20k_labels.txt"
@@ -129,7 +125,7 @@ def test_guided_filter_follows_the_guide_edge():
 @needs_tflite
 @needs_model
 def test_reader_graph_and_dequantisation():
-    from segmentation.tflite_reader import dequantize, read_tflite
+    from photostyle.segmentation.tflite_reader import dequantize, read_tflite
 
     g = read_tflite(MODEL)
     assert g.op_counts() == {"CONV_2D": 41, "DEPTHWISE_CONV_2D": 19, "DEQUANTIZE": 17, "ADD": 20,
@@ -151,7 +147,7 @@ def test_reader_graph_and_dequantisation():
 
 
 def test_dequantize_per_channel():
-    from segmentation.tflite_reader import TFLiteTensor, dequantize
+    from photostyle.segmentation.tflite_reader import TFLiteTensor, dequantize
 
     q = np.array([[[[-2, 4]]], [[[10, -10]]]], np.int8)  # (2, 1, 1, 2), one scale per output channel
     t = TFLiteTensor(0, "w", q.shape, np.int8, q, np.array([0.5, 0.1]), np.array([0, 2]), 0)
@@ -282,22 +278,6 @@ def test_corrupt_model_names_the_hash_and_how_to_refetch(tmp_path, monkeypatch):
         sem.load_segmentation_model(download=False)
 
 
-@pytest.fixture
-def http_dir(tmp_path):
-    root = tmp_path / "served"
-    root.mkdir()
-    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    handler.log_message = lambda *a, **k: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield root, f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 @needs_model
 def test_download_checks_the_hash(http_dir, tmp_path):
     root, url = http_dir
@@ -318,14 +298,7 @@ def test_download_checks_the_hash(http_dir, tmp_path):
 # -- auto_segment: method choice, bad input ---------------------------------------------------------
 
 def _pair():
-    rng = np.random.default_rng(0)
-    c = np.zeros((48, 64, 3))
-    c[:20] = (0.3, 0.5, 0.9)
-    c[20:] = (0.2, 0.6, 0.2)
-    s = np.zeros((60, 50, 3))
-    s[:35] = (0.6, 0.3, 0.5)
-    s[35:] = (0.1, 0.25, 0.1)
-    return [np.clip(im + rng.normal(0, 0.02, im.shape), 0, 1) for im in (c, s)]
+    return list(synthetic_pair())
 
 
 def test_auto_falls_back_to_clustering_with_a_warning_saying_how_to_get_the_model(tmp_path, monkeypatch):
@@ -389,7 +362,7 @@ def test_semantic_errors_for_tiny_photos_and_absent_classes(net):
 def test_semantic_masks_on_a_real_pair_keep_names_and_match_the_hand_masks(net):
     import warnings as w
 
-    from segmentation import label_iou, load_label_map, resize_labels
+    from photostyle.segmentation import label_iou, load_label_map, resize_labels
 
     content, style = dpst_photo("input", 31, 320), dpst_photo("style", 31, 320)
     a = auto_segment(content, style, model=net)  # method "auto" with a loaded network: semantic

@@ -15,7 +15,15 @@ give the path of a file you obtained yourself.
 """
 
 from . import palette
-from .checkpoint import SPADEModel, config_from_state_dict, load_generator, load_model, read_state_dict, save_checkpoint
+from .checkpoint import (
+    SPADEModel,
+    config_from_state_dict,
+    load_generator,
+    load_model,
+    read_state_dict,
+    read_train_state,
+    save_checkpoint,
+)
 from .config import PRESETS, SPADEConfig, get_config
 from .encoder import ConvEncoder, MultiscaleDiscriminator, NLayerDiscriminator
 from .generator import SPADE, SPADEGenerator, SPADEResnetBlock
@@ -57,6 +65,7 @@ __all__ = [
     "load_generator",
     "read_state_dict",
     "save_checkpoint",
+    "read_train_state",
     "config_from_state_dict",
     "render",
     "render_and_restyle",

@@ -5,16 +5,23 @@ A checkpoint file is a plain ``state_dict`` saved with ``torch.save`` (``latest_
 (their licence is non-commercial): :func:`load_model` loads a file the user gives. Models trained
 with :func:`photostyle.spade.train_spade` are saved in a folder with the same file names plus
 ``spade_config.json`` (the :class:`SPADEConfig`), so that they load without naming a preset.
+
+What a checkpoint holds is the user's choice: by default the generator alone (and, for VAE models,
+the image encoder it needs for style-guided rendering), which is all that rendering uses. The
+discriminator (``latest_net_D.pth``) and the optimiser states (``latest_train_state.pth``: both Adam
+states, the step reached and the discriminator's shape) are written only on request
+(``save_full_state=True`` / ``train-spade --save-full-state``); they are what resuming a GAN exactly
+needs, and they cost about three times the generator's size again.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import pickle
-import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -24,10 +31,12 @@ from .encoder import ConvEncoder, MultiscaleDiscriminator
 from .generator import SPADEGenerator
 
 __all__ = ["SPADEModel", "load_model", "load_generator", "read_state_dict", "save_state_dict",
-           "save_checkpoint", "config_from_state_dict", "CONFIG_FILE"]
+           "save_checkpoint", "read_train_state", "config_from_state_dict", "CONFIG_FILE", "TRAIN_STATE_FILE"]
 
 CONFIG_FILE = "spade_config.json"
 G_FILE, E_FILE, D_FILE = "latest_net_G.pth", "latest_net_E.pth", "latest_net_D.pth"
+#: Optimiser states and step of a full training checkpoint (``save_full_state=True``).
+TRAIN_STATE_FILE = "latest_train_state.pth"
 
 
 @dataclass
@@ -60,8 +69,8 @@ def read_state_dict(path: str | os.PathLike, *, name: str = "checkpoint") -> dic
         raise ValueError(f"{name}: '{path}' is a directory without {G_FILE}; give the checkpoint file.")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError, OSError,
-            AttributeError, ImportError, IndexError, KeyError, TypeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - torch.load raises many types on bad files: RuntimeError,
+        # EOFError, UnpicklingError, BadZipFile, struct.error, AssertionError, ... (found by fuzzing)
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         reason = reason.split(". ")[0].rstrip(".")[:120]
         raise ValueError(
@@ -94,8 +103,31 @@ def save_state_dict(module: nn.Module, path: str | os.PathLike, *, overwrite: bo
 
 def save_checkpoint(directory: str | os.PathLike, *, generator: SPADEGenerator,
                     encoder: ConvEncoder | None = None, discriminator: MultiscaleDiscriminator | None = None,
+                    optimizers: Mapping[str, torch.optim.Optimizer] | None = None,
+                    train_state: Mapping[str, Any] | None = None,
                     prefix: str = "latest", overwrite: bool = True) -> Path:
-    """Write ``{prefix}_net_G.pth`` (and ``_E``, ``_D``) plus ``spade_config.json`` into ``directory``."""
+    """Write a checkpoint folder: ``{prefix}_net_G.pth`` and ``spade_config.json``, plus what is given.
+
+    Parameters
+    ----------
+    directory
+        The folder (created if missing).
+    generator
+        Always written (``{prefix}_net_G.pth``, a plain ``state_dict`` in the official layout).
+    encoder
+        The VAE image encoder (``{prefix}_net_E.pth``), if any: rendering a VAE model needs it.
+    discriminator
+        Written to ``{prefix}_net_D.pth`` only when given (resuming training needs it; rendering does not).
+    optimizers
+        Optimiser states to keep for resuming, e.g. ``{"G": opt_g, "D": opt_d}``: written with
+        ``train_state`` into ``{prefix}_train_state.pth`` only when given.
+    train_state
+        Extra plain values for that file (the step reached, the discriminator's shape).
+    prefix
+        File name prefix ("latest" as in NVlabs/SPADE).
+    overwrite
+        Replace existing files (each is written atomically).
+    """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     save_state_dict(generator, directory / f"{prefix}_net_G.pth", overwrite=overwrite)
@@ -105,9 +137,56 @@ def save_checkpoint(directory: str | os.PathLike, *, generator: SPADEGenerator,
         save_state_dict(discriminator, directory / f"{prefix}_net_D.pth", overwrite=overwrite)
     from ..image import atomic_write_path
 
+    if optimizers is not None or train_state is not None:
+        state: dict[str, Any] = dict(train_state or {})
+        state["optimizers"] = {name: _cpu(opt.state_dict()) for name, opt in (optimizers or {}).items()}
+        with atomic_write_path(directory / f"{prefix}_train_state.pth", overwrite=overwrite) as tmp:
+            torch.save(state, tmp)
     with atomic_write_path(directory / CONFIG_FILE, overwrite=True) as tmp:
         tmp.write_text(generator.config.to_json() + "\n")
     return directory
+
+
+def _cpu(obj: Any) -> Any:
+    """An optimiser ``state_dict`` with every tensor moved to the CPU (so it loads anywhere)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: _cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_cpu(v) for v in obj)
+    return obj
+
+
+def read_train_state(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a ``latest_train_state.pth`` written by :func:`save_checkpoint` (safely: ``weights_only``).
+
+    Returns a dict with ``"optimizers"`` (name -> optimiser ``state_dict``) and the plain values saved
+    with it (``"step"``, ``"ndf"``, ``"n_layers_D"``, ``"num_D"`` when written by ``train_spade``).
+
+    Raises
+    ------
+    FileNotFoundError
+        The file does not exist.
+    ValueError
+        The file is truncated, or not a training state written by photostyle.spade.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"training state not found: '{path}'; it is written with save_full_state=True.")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch raises many types for bad files
+        raise ValueError(
+            f"training state: cannot read '{path}' ({type(exc).__name__}); the file is truncated or not a "
+            "training state: delete it to resume from the networks alone."
+        ) from exc
+    if not isinstance(obj, dict) or not isinstance(obj.get("optimizers"), dict):
+        raise ValueError(
+            f"training state: '{path}' holds a {type(obj).__name__} without an 'optimizers' entry, not a "
+            "training state written by photostyle.spade; delete it to resume from the networks alone."
+        )
+    return obj
 
 
 def _shape(state: dict[str, torch.Tensor], key: str) -> list[int] | None:

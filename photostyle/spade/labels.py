@@ -32,22 +32,29 @@ def load_labels(path: str | os.PathLike, *, preset: SPADEConfig | str | None = N
     Palette ('P') images give their palette indices, grey images ('L', 'I', 16-bit) their values.
     Colour images are decoded to the nearest colour of the preset's palette
     (:func:`photostyle.spade.palette.colors_to_labels`), so a map painted with those colours works.
+
+    Raises
+    ------
+    FileNotFoundError
+        The file does not exist.
+    ValueError
+        The path is a directory, the file is not an image PIL can decode, or it declares more pixels
+        than ``PIL.Image.MAX_IMAGE_PIXELS`` (a corrupt file or a decompression bomb).
     """
-    from PIL import Image
+    from ..image import PIL_DECODE_ERRORS, open_image
 
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"label map not found: '{path}'; check the path.")
     if path.is_dir():
         raise ValueError(f"labels: expected a label image file, got the directory '{path}'.")
+    im = open_image(path, name="labels")  # ValueError for corrupt files and decompression bombs
     try:
-        with Image.open(path) as im:
-            im.load()
-            mode = im.mode
-            if mode in ("P", "L", "I", "I;16", "I;16B", "I;16L"):
-                return np.asarray(im).astype(np.int64)
-            rgb = np.asarray(im.convert("RGB"))
-    except (OSError, SyntaxError, ValueError) as exc:
+        mode = im.mode
+        if mode in ("P", "L", "I", "I;16", "I;16B", "I;16L"):
+            return np.asarray(im).astype(np.int64)
+        rgb = np.asarray(im.convert("RGB"))
+    except PIL_DECODE_ERRORS as exc:
         raise ValueError(f"labels: cannot read '{path}' as an image ({exc}); pass a PNG label map.") from exc
     from .palette import colors_to_labels
 

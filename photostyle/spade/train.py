@@ -4,8 +4,12 @@ The recipe of Park et al. (2019): a multi-scale PatchGAN discriminator on (label
 hinge GAN loss, discriminator feature matching (weight 10), a VGG-19 perceptual loss (weight 10,
 through :class:`photostyle.encoders.VGG19Encoder`), and with an image encoder (``use_vae``) a KL
 term (weight 0.05); Adam with TTUR: G 1e-4, D 4e-4, betas (0, 0.9). Checkpoints are written in the
-official layout (``latest_net_G.pth``, ``latest_net_D.pth``, ``latest_net_E.pth``) plus
-``spade_config.json``; sample sheets (labels | photo | render) go to ``samples/``.
+official layout (``latest_net_G.pth``, with a VAE ``latest_net_E.pth``) plus ``spade_config.json``;
+the discriminator (``latest_net_D.pth``) and the optimiser states (``latest_train_state.pth``) only with
+``save_full_state=True``. Sample sheets (labels | photo | render) go to ``samples/``.
+
+Cost: every step is a generator and a discriminator update at ``config.image_size``; on a CPU that is
+seconds to tens of seconds per step for the presets' widths (ngf 64), so real training wants a GPU.
 
 >>> from photostyle.spade import SPADEConfig, SyntheticLabelDataset, train_spade
 >>> config = SPADEConfig(preset="toy", label_nc=4, contain_dontcare=False, no_instance=True,
@@ -31,7 +35,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from .checkpoint import SPADEModel, read_state_dict, save_checkpoint
+from .checkpoint import D_FILE, TRAIN_STATE_FILE, SPADEModel, read_state_dict, read_train_state, save_checkpoint
 from .config import SPADEConfig, get_config
 from .encoder import ConvEncoder, MultiscaleDiscriminator
 from .generator import SPADEGenerator
@@ -355,6 +359,7 @@ def train_spade(
     save_every: int | None = 1000,
     resume: bool = False,
     overwrite: bool = False,
+    save_full_state: bool | None = None,
     seed: int = 0,
     device: str | torch.device = "cpu",
     progress: bool = True,
@@ -390,9 +395,17 @@ def train_spade(
     sample_every, save_every
         Write a sample sheet / checkpoints every this many steps (and at the end); None: only at the end.
     resume
-        Continue from the checkpoints in ``out_dir``.
+        Continue from the checkpoints in ``out_dir``: the generator (and encoder) always; the
+        discriminator and the optimiser states (and the step count) when the folder holds them, else
+        they start afresh, with a warning.
     overwrite
         Allow starting afresh in an ``out_dir`` that already holds checkpoints (they are replaced).
+    save_full_state
+        False: checkpoints hold the generator (and encoder) alone, all that rendering needs; True: also
+        the discriminator and both optimiser states, so that ``resume`` continues exactly (about three
+        times the generator's size again). None (default): False, except when resuming a folder
+        that holds a discriminator. Saving without them removes a stale ``latest_net_D.pth`` /
+        ``latest_train_state.pth`` from ``out_dir``, so a folder never mixes states of different steps.
     seed
         Seeds initialisation, data order and noise.
     device
@@ -436,14 +449,42 @@ def train_spade(
             f"out_dir '{out}' already holds a checkpoint; pass resume=True to continue it, overwrite=True to "
             "replace it (CLI: --resume / --overwrite), or choose another folder."
         )
+    if save_full_state is not None and not isinstance(save_full_state, bool):
+        raise TypeError(f"save_full_state: expected True, False or None, got {save_full_state!r}.")
+    train_state: dict[str, Any] | None = None
     if resume:
         if out is None or not (out / "latest_net_G.pth").exists():
             raise FileNotFoundError(f"resume: no latest_net_G.pth in out_dir {str(out)!r} to continue from.")
+        if save_full_state is None:
+            save_full_state = (out / D_FILE).exists()
         generator.load_state_dict(read_state_dict(out / "latest_net_G.pth"), strict=True)
-        if (out / "latest_net_D.pth").exists():
-            disc.load_state_dict(read_state_dict(out / "latest_net_D.pth"), strict=True)
         if encoder is not None and (out / "latest_net_E.pth").exists():
             encoder.load_state_dict(read_state_dict(out / "latest_net_E.pth"), strict=True)
+        if (out / TRAIN_STATE_FILE).exists():
+            train_state = read_train_state(out / TRAIN_STATE_FILE)
+            saved = {k: train_state[k] for k in ("ndf", "n_layers_D", "num_D") if k in train_state}
+            asked = {"ndf": ndf, "n_layers_D": n_layers_D, "num_D": num_D}
+            if any(asked[k] != v for k, v in saved.items()):
+                raise ValueError(
+                    f"resume: the discriminator in '{out}' was trained with "
+                    + ", ".join(f"{k}={v}" for k, v in saved.items()) + ", got "
+                    + ", ".join(f"{k}={asked[k]}" for k in saved) + "; pass the saved values to continue it."
+                )
+        if (out / D_FILE).exists():
+            try:
+                disc.load_state_dict(read_state_dict(out / D_FILE, name="discriminator checkpoint"), strict=True)
+            except RuntimeError as exc:
+                raise ValueError(
+                    f"resume: '{out / D_FILE}' does not fit a discriminator with ndf={ndf}, n_layers_D={n_layers_D}, "
+                    f"num_D={num_D}; pass the values it was trained with."
+                ) from exc
+        else:
+            warnings.warn(
+                f"resume: '{out}' holds the generator alone; the discriminator and the optimisers start afresh. "
+                "Checkpoints saved with save_full_state=True (CLI: --save-full-state) resume exactly.",
+                UserWarning, stacklevel=2,
+            )
+    save_full_state = bool(save_full_state)
 
     perceptual = None
     if lambda_vgg > 0 and vgg_encoder is not None:
@@ -455,6 +496,32 @@ def train_spade(
     g_params = list(generator.parameters()) + (list(encoder.parameters()) if encoder is not None else [])
     opt_g = torch.optim.Adam(g_params, lr=lr_g, betas=betas)
     opt_d = torch.optim.Adam(disc.parameters(), lr=lr_d, betas=betas)
+    start = 0
+    if train_state is not None:
+        optimizers = train_state["optimizers"]
+        for name, opt, lr in (("G", opt_g, lr_g), ("D", opt_d, lr_d)):
+            if name not in optimizers:
+                continue
+            try:
+                opt.load_state_dict(optimizers[name])
+            except (ValueError, KeyError, TypeError, RuntimeError) as exc:
+                raise ValueError(
+                    f"resume: the optimiser state '{name}' in '{out / TRAIN_STATE_FILE}' does not fit this model "
+                    f"({exc}); delete that file to resume from the networks alone."
+                ) from exc
+            for group in opt.param_groups:  # this run's settings, not the saved ones
+                group["lr"], group["betas"] = lr, betas
+        start = int(train_state.get("step", 0))
+
+    def save(step: int) -> None:
+        if save_full_state:
+            save_checkpoint(out, generator=generator, encoder=encoder, discriminator=disc,
+                            optimizers={"G": opt_g, "D": opt_d},
+                            train_state={"step": step, "ndf": ndf, "n_layers_D": n_layers_D, "num_D": num_D})
+        else:
+            save_checkpoint(out, generator=generator, encoder=encoder)
+            for stale in (out / D_FILE, out / TRAIN_STATE_FILE):
+                stale.unlink(missing_ok=True)
     generator.train()
     disc.train()
     if encoder is not None:
@@ -470,7 +537,8 @@ def train_spade(
     batches = _batches(loader)
     last = None
     try:
-        for step in range(1, steps + 1):
+        step = start
+        for step in range(start + 1, start + steps + 1):
             batch = next(batches)
             labels, real = batch[0], batch[1]
             inst = batch[2] if len(batch) > 2 else None
@@ -535,14 +603,14 @@ def train_spade(
             if out is not None and sample_every and step % sample_every == 0:
                 _sample_sheet(labels, real, fake_d, config, out / "samples" / f"step_{step:06d}.png")
             if out is not None and save_every and step % save_every == 0:
-                save_checkpoint(out, generator=generator, encoder=encoder, discriminator=disc)
+                save(step)
             if callback is not None and callback(step, losses):
                 break
     finally:
         if bar is not None:
             bar.close()
     if out is not None:
-        save_checkpoint(out, generator=generator, encoder=encoder, discriminator=disc)
+        save(step)
         if last is not None:
             _sample_sheet(*last, config, out / "samples" / "final.png")
     generator.eval()

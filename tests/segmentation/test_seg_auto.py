@@ -7,20 +7,10 @@ import pytest
 import torch
 
 from _seg_shared import DPST, needs_dpst
-from segmentation import AutoMasks, auto_segment, deep_segment, label_iou, load_label_map, overlay, resize_labels
 
+from tests._shared import synthetic_pair
+from photostyle.segmentation import AutoMasks, auto_segment, deep_segment, label_iou, load_label_map, overlay, resize_labels
 
-def synthetic_pair():
-    """Blue sky over green ground; the style has another look and another horizon height."""
-    rng = np.random.default_rng(0)
-    c = np.zeros((48, 64, 3))
-    c[:20] = (0.3, 0.5, 0.9)
-    c[20:] = (0.2, 0.6, 0.2)
-    s = np.zeros((60, 50, 3))
-    s[:35] = (0.6, 0.3, 0.5)  # purple dusk sky
-    s[35:] = (0.1, 0.25, 0.1)  # dark ground
-    add = lambda im: np.clip(im + rng.normal(0, 0.02, im.shape), 0, 1)
-    return add(c), add(s)
 
 
 def test_auto_segment_synthetic_regions_correspond():

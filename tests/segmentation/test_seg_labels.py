@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from _seg_shared import DPST, needs_dpst
-from segmentation import (DPST_PALETTE, Palette, load_label_map, one_hot, resize_labels, resize_soft,
+from photostyle.segmentation import (DPST_PALETTE, Palette, load_label_map, one_hot, resize_labels, resize_soft,
                           save_label_map)
 
 
@@ -112,7 +112,7 @@ def test_grey_photo_is_refused():
 
 @needs_dpst
 def test_load_shared_mask_matches_decoder():
-    from segmentation import decode_color_mask
+    from photostyle.segmentation import decode_color_mask
 
     path = DPST / "segmentation" / "in30.png"
     lab = load_label_map(path)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from segmentation import LabelMatch, fit_labels, label_iou, match_labels, one_hot
+from photostyle.segmentation import LabelMatch, fit_labels, label_iou, match_labels, one_hot
 
 
 def halves(h=8, w=10, top=0, bottom=1):

@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from _seg_shared import DPST, PAIRS, needs_dpst
-from segmentation import DPST_PALETTE, DecodedMask, Palette, decode_color_mask
+from photostyle.segmentation import DPST_PALETTE, DecodedMask, Palette, decode_color_mask
 
 DPST_RGB = [(0, 0, 255), (0, 255, 0), (0, 0, 0), (255, 255, 255), (255, 0, 0),
             (255, 255, 0), (128, 128, 128), (0, 255, 255), (255, 0, 255)]

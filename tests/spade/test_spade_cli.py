@@ -87,9 +87,28 @@ def test_train_command(tmp_path):
                                  "--ngf", "2", "--ndf", "4", "--steps", "2", "--batch-size", "2", "--no-vgg",
                                  "--quiet"])
     assert args.func(args) == 0
-    assert (out / "latest_net_G.pth").exists() and (out / "spade_config.json").exists()
+    # the generator alone by default; D and the optimisers only with --save-full-state
+    assert sorted(p.name for p in out.iterdir()) == ["latest_net_G.pth", "samples", "spade_config.json"]
     with pytest.raises(FileExistsError, match="--resume / --overwrite"):
         args.func(args)
+    full = _parser().parse_args(["train-spade", str(data), "-o", str(out), "--label-nc", "3", "--size", "32",
+                                 "--ngf", "2", "--ndf", "4", "--steps", "2", "--batch-size", "2", "--no-vgg",
+                                 "--quiet", "--overwrite", "--save-full-state"])
+    assert full.save_full_state is True and args.save_full_state is None
+    assert full.func(full) == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "latest_net_D.pth", "latest_net_G.pth", "latest_train_state.pth", "samples", "spade_config.json"]
+    # --resume of a full folder keeps the full state; --no-save-full-state drops it
+    resume = _parser().parse_args(["train-spade", str(data), "-o", str(out), "--label-nc", "3", "--size", "32",
+                                   "--ngf", "2", "--ndf", "4", "--steps", "1", "--batch-size", "2", "--no-vgg",
+                                   "--quiet", "--resume"])
+    assert resume.func(resume) == 0
+    assert (out / "latest_train_state.pth").exists()
+    slim = _parser().parse_args(["train-spade", str(data), "-o", str(out), "--label-nc", "3", "--size", "32",
+                                 "--ngf", "2", "--ndf", "4", "--steps", "1", "--batch-size", "2", "--no-vgg",
+                                 "--quiet", "--resume", "--no-save-full-state"])
+    assert slim.save_full_state is False and slim.func(slim) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["latest_net_G.pth", "samples", "spade_config.json"]
     args = _parser().parse_args(["train-spade", str(data), "-o", str(out)])
     with pytest.raises(ValueError, match="--label-nc"):
         args.func(args)

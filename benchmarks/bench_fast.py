@@ -1,0 +1,132 @@
+"""The fast preset against the paper's schedule: time, memory, work and quality. Not a test.
+
+    .venv/bin/python benchmarks/bench_fast.py                          # fast preset on the 12 pairs, 12 MP case
+    .venv/bin/python benchmarks/bench_fast.py --pairs 9 --paper-pairs 9 # + Luan et al.'s 2 x 1000 (~2.3 h a pair)
+
+Each run is its own process (so that its peak memory is its own) and measures, in that process, one
+VGG-19 forward + backward at 700 px of the same pair (the unit of the targets): wall time per phase
+(setup, each level, upsampling), total time as a multiple of that unit, the VGG work the schedule asks
+for (iterations x pixels, in 700 px passes), peak RSS, and the three quality measures of the result
+against the paper's published one at 350 px (see bench_quality.py). The 12 MP case upscales pair 30 to
+4000 x 3000 (bicubic; masks nearest) and delivers the result at that size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _dpst  # noqa: E402
+
+
+def _vgg_unit(encoder, shape) -> float:
+    import torch
+
+    x = torch.rand(1, 3, *shape, requires_grad=True)
+    times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        feats = encoder(x)
+        torch.autograd.backward(list(feats.values()), [torch.ones_like(v) for v in feats.values()])
+        times.append(time.perf_counter() - t0)
+    return min(times[1:])
+
+
+def run_child(pair: int, preset: str, output: str, threads: int) -> dict:
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from photostyle import transfer
+    from photostyle.image import long_side_shape, to_tensor
+    from photostyle.optimize import level_shapes
+
+    torch.set_num_threads(threads)
+    encoder = _dpst.metric_encoder()
+    p = _dpst.paths(pair)
+    content, style = p["content"], p["style"]
+    cmask, smask = p["content_mask"], p["style_mask"]
+    full = tuple(to_tensor(content).shape[-2:])
+    if output == "12mp":
+        shape = (3000, 4000) if full[1] >= full[0] else (4000, 3000)
+        content = np.asarray(Image.open(content).convert("RGB").resize(shape[::-1], Image.BICUBIC))
+        cmask = np.asarray(Image.open(cmask).convert("RGB").resize(shape[::-1], Image.NEAREST))
+        full = shape
+    unit_shape = long_side_shape(full, 700)
+    unit = _vgg_unit(encoder, unit_shape)
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = transfer(content, style, content_mask=cmask, style_mask=smask, preset=preset, encoder=encoder,
+                          progress=False, output_size="full")
+    seconds = time.perf_counter() - t0
+    work_shape = tuple(result.stages["best_local_affine"].shape[-2:])
+    shapes = level_shapes(work_shape, result.preset.levels)
+    passes = sum(lv.num_steps * h * w for lv, (h, w) in zip(result.preset.levels, shapes))
+    passes /= unit_shape[0] * unit_shape[1]
+    iterations = {lv.name: sum(1 for h in result.history if h["stage"] == lv.name) for lv in result.preset.levels}
+    done = sum(iterations[lv.name] * h * w for lv, (h, w) in zip(result.preset.levels, shapes))
+    judge = _dpst.Judge.build(pair, 350)
+    quality = judge.score(result.tensor, encoder)
+    paper = judge.score(judge.paper, encoder)
+    return {"pair": pair, "preset": preset, "output": output, "full": list(full), "work": list(work_shape),
+            "seconds": seconds, "unit": unit, "timings": result.timings, "iterations": iterations,
+            "passes_scheduled": passes, "passes_done": done / (unit_shape[0] * unit_shape[1]),
+            "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "quality": quality, "paper": paper, "threads": torch.get_num_threads()}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pairs", type=int, nargs="+", default=list(_dpst.PAIRS))
+    parser.add_argument("--paper-pairs", type=int, nargs="*", default=[])
+    parser.add_argument("--no-12mp", action="store_true")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", type=Path, default=None, help="append every run's record to this file")
+    parser.add_argument("--child", nargs=3, metavar=("PAIR", "PRESET", "OUTPUT"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    why = _dpst.available()
+    if why:
+        print(f"benchmark skipped: {why}")
+        return 0
+    if args.child:
+        print(json.dumps(run_child(int(args.child[0]), args.child[1], args.child[2], args.threads)))
+        return 0
+    runs = [(i, "fast", "full") for i in args.pairs] + [(i, "paper", "full") for i in args.paper_pairs]
+    if not args.no_12mp:
+        runs.append((30, "fast", "12mp"))
+    print("| pair | preset | output | work size | time | x one VGG f+b at 700 px | VGG work (700 px passes) | "
+          "setup / levels / upsample (s) | peak RSS | style distance / paper's | matting energy / paper's | edge SSIM (paper's) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for pair, preset, output in runs:
+        proc = subprocess.run([sys.executable, __file__, "--child", str(pair), preset, output, "--threads",
+                               str(args.threads)], capture_output=True, text=True,
+                              env={**os.environ, "PYTHONWARNINGS": "ignore"})
+        if proc.returncode != 0:
+            print(f"| {pair} | {preset} | {output} | failed: {proc.stderr.strip().splitlines()[-1:]} |", flush=True)
+            continue
+        r = json.loads(proc.stdout.strip().splitlines()[-1])
+        if args.json:
+            with open(args.json, "a") as handle:
+                handle.write(json.dumps(r) + "\n")
+        t = r["timings"]
+        levels = " + ".join(f"{t[name]:.0f}" for name in r["iterations"] if name in t)
+        q, pq = r["quality"], r["paper"]
+        print(f"| {pair} | {preset} | {r['full'][1]}x{r['full'][0]} | {r['work'][1]}x{r['work'][0]} | {r['seconds']:.0f} s | "
+              f"x{r['seconds'] / r['unit']:.0f} | {r['passes_done']:.0f} | {t['setup']:.1f} / {levels} / {t['upsample']:.1f} | "
+              f"{r['peak_mb']:.0f} MB | {q['style_distance'] / pq['style_distance']:.2f} | "
+              f"{q['matting_energy'] / pq['matting_energy']:.2f} | {q['edge_ssim']:.3f} ({pq['edge_ssim']:.3f}) |",
+              flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
