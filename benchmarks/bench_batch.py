@@ -1,6 +1,6 @@
 """Batch throughput: photos per minute for 1 and 2 workers, local processes and Ray. Prints a table; not a test.
 
-    .venv/bin/python benchmarks/bench_batch.py                       # 8 photos, 64 px, lite, 10 iterations
+    .venv/bin/python benchmarks/bench_batch.py                       # 16 photos, 64 px, lite, 10 iterations
     .venv/bin/python benchmarks/bench_batch.py --photos 16 --size 128 --steps 20 --threads 1
 
 Each configuration restyles the same photos (DPST contents from ../shared cut into tiles of --size px,
@@ -11,8 +11,8 @@ Columns:
 - wall: the whole run_batch call, start-up included (worker processes importing torch, or Ray's start);
 - photos/min: photos / wall;
 - steady/min: from the finish times of the 2nd to the last photo (start-up excluded);
-- job s: mean of the workers' own time per job (transfer + metrics + writing);
-- cycle s: steady time per photo per worker (workers / steady rate): job s plus the runner's overhead;
+- job s: median of the workers' own time per job (transfer + metrics + writing);
+- cycle s: median time between two finished photos x workers: job s plus the runner's overhead per job;
 - start s: time to the first finished photo minus that photo's own job time.
 Ray's overhead per job is the cycle of Ray minus the cycle of the local runner with the same workers,
 its start-up the difference of the start columns. Ray starts once (ray.init(num_cpus=2 x threads))
@@ -26,6 +26,7 @@ import datetime
 import json
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -72,14 +73,16 @@ def _stats(summary, wall: float, workers: int) -> dict:
     ends = sorted(datetime.datetime.fromisoformat(r["time"]).timestamp() for r in recs)
     first = min(recs, key=lambda r: r["time"])
     steady = 60.0 * (len(ends) - 1) / (ends[-1] - ends[0]) if len(ends) > 1 and ends[-1] > ends[0] else float("nan")
-    job = sum(r["seconds"] for r in recs) / len(recs)
+    job = statistics.median(r["seconds"] for r in recs)  # median: a fresh Ray worker's first job pays imports
+    gaps = [b - a for a, b in zip(ends, ends[1:])]
+    cycle = workers * statistics.median(gaps) if gaps else float("nan")
     return {"ok": len(recs), "wall": wall, "ppm": 60.0 * len(recs) / wall, "steady": steady, "job": job,
-            "cycle": 60.0 * workers / steady, "first_end": ends[0], "first_job": first["seconds"]}
+            "cycle": cycle, "first_end": ends[0], "first_job": first["seconds"]}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--photos", type=int, default=8)
+    ap.add_argument("--photos", type=int, default=16)
     ap.add_argument("--size", type=int, default=64, help="long side of the photos and the working size")
     ap.add_argument("--steps", type=int, default=10, help="L-BFGS iterations per level (lite has 2 levels)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads per worker")

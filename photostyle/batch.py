@@ -265,15 +265,15 @@ def _job_problems(obj: Any, base: Path, where: str) -> tuple[BatchJob | None, li
 
 
 def _output_problem(output: Any) -> str | None:
-    from PIL import Image
+    from .image import image_suffixes
 
     if not isinstance(output, str) or not output:
         return f"output: expected a file name such as \"a.png\", got {output!r}"
     path = Path(output)
     if path.is_absolute() or ".." in path.parts:
         return f"output: expected a name inside the output folder (no absolute path, no '..'), got {output!r}"
-    if Image.registered_extensions().get(path.suffix.lower()) is None:
-        return f"output: unknown image suffix in {output!r}; use .png, .jpg or .tif"
+    if path.suffix.lower() not in image_suffixes():
+        return f"output: expected a name ending in one of {', '.join(image_suffixes())}, got {output!r}"
     return None
 
 
