@@ -26,6 +26,7 @@ from .transfer import transfer
 from .upsample import apply_affine, estimate_memory, fit_affine, upsample_affine, upsample_result
 from .colour import colour_transfer
 from .weights import VGG19Weights, load_vgg19_weights
+from .batch import BatchSummary, run_batch
 
 __all__ = [
     "__version__",
@@ -50,4 +51,6 @@ __all__ = [
     # images
     "to_tensor", "to_pil", "to_numpy", "read_image", "save_image", "resize_long_side",
     "metrics",
+    # many photos
+    "run_batch", "BatchSummary",
 ]
