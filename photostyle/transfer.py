@@ -79,7 +79,7 @@ def transfer(
     style_weight: float | None = None,
     tv_weight: float | None = None,
     photo_weight: float | None = None,
-    init: Literal["noise", "content", "colour"] | None = None,
+    init: Literal["noise", "content", "colour"] | torch.Tensor | None = None,
     postprocess: Literal["best_local_affine", "posterization_refine", "none"] = "best_local_affine",
     device: str | torch.device = "auto",
     weights: Any = None,
@@ -138,8 +138,9 @@ def transfer(
         Override the loss weights the preset has for the network in use (see
         :class:`~photostyle.presets.LossWeights` for their scale).
     init
-        The first level's start: ``"noise"`` (the paper), ``"content"``, or ``"colour"`` (a per-region
-        colour-statistics transfer of the content toward the style); None: the preset's.
+        The first level's start: ``"noise"`` (the paper), ``"content"``, ``"colour"`` (a per-region
+        colour-statistics transfer of the content toward the style), or an image (1, 3, H, W) in [0, 1]
+        of the content's aspect ratio (resized to the first level); None: the preset's.
     postprocess
         ``"best_local_affine"`` (the paper's shown result), ``"posterization_refine"`` (best local
         affine, then K = J + I − guided_filter(I, I)) or ``"none"`` (the last level's raw output).
@@ -196,7 +197,12 @@ def transfer(
             raise ValueError(f"output_size must be 'full', 'work' or a long side in pixels, got {output_size!r}.")
         _checks.check_int("output_size", output_size, minimum=8)
     init = init if init is not None else preset.init
-    _checks.check_choice("init", init, ("noise", "content", "colour"))
+    if isinstance(init, torch.Tensor):
+        if init.ndim != 4 or init.shape[:2] != (1, 3) or not init.is_floating_point():
+            raise ValueError(f"init: expected 'noise', 'content', 'colour' or an image tensor (1, 3, H, W) in [0, 1], "
+                             f"got a tensor of shape {tuple(init.shape)} and dtype {init.dtype}.")
+    else:
+        _checks.check_choice("init", init, ("noise", "content", "colour"))
     _checks.check_choice("postprocess", postprocess, ("best_local_affine", "posterization_refine", "none"))
     _checks.check_int("seed", seed)
     if snapshot_every is not None:
@@ -303,8 +309,10 @@ def transfer(
             photo = laplacians[shape]
         objective.set_photorealism(photo, loss_weights.photo if photo is not None else 0.0)
         if x is None:
-            x = starting_image(init, c_lvl, s_lvl,
-                                masks, seed)
+            if isinstance(init, torch.Tensor):  # an image to start from, e.g. the previous video keyframe's result
+                x = resize_to(init.detach().to(device=dev, dtype=c_lvl.dtype), shape)
+            else:
+                x = starting_image(init, c_lvl, s_lvl, masks, seed)
         elif tuple(x.shape[-2:]) != shape:
             x = torch.nn.functional.interpolate(x, size=shape, mode="bilinear", align_corners=False)
         x, stop = run_lbfgs(objective, x, num_steps=level.num_steps, stage=level.name, **common)

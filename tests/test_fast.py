@@ -202,3 +202,15 @@ def test_style_cache_reuses_the_style_targets(random_full, monkeypatch):
     cached = transfer(content_b, style, style_cache=cache, **kw)
     assert calls["n"] == first - sizes  # the style's forward passes are skipped
     assert torch.equal(cached.tensor, plain.tensor)
+
+
+def test_an_image_as_start(random_full):
+    content = torch.rand(1, 3, 40, 30, generator=torch.Generator().manual_seed(11))
+    start = torch.rand(1, 3, 80, 60, generator=torch.Generator().manual_seed(12))
+    seen = []
+    transfer(content, content, preset="fast", num_steps=(1, 0, 0), init=start, encoder=random_full, progress=False,
+             callback=seen.append)
+    first_shape = level_shapes((40, 30), PRESETS["fast"].levels)[0]
+    assert seen[0].stage == "level1" and tuple(seen[0].image.shape[-2:]) == first_shape
+    with pytest.raises(ValueError, match=r"init: expected 'noise', 'content', 'colour' or an image tensor \(1, 3, H, W\)"):
+        transfer(content, content, preset="fast", init=torch.rand(3, 4, 4), encoder=random_full, progress=False)

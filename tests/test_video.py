@@ -454,7 +454,7 @@ def test_warm_start_passes_the_previous_keyframe_warped(tmp_path, monkeypatch):
     monkeypatch.setattr(video, "_supports_tensor_init", lambda: True)
     src = make_clip(tmp_path / "cut.mp4", n=14, cut_at=8, audio=None)
     s = restyle_video(src, np.zeros((8, 8, 3), np.uint8), tmp_path / "out.mp4", keyframe_every=4, work_size=32,
-                      progress=False)
+                      progress=False, warm_start=True)
     assert s.warm_start and s.keyframes == [0, 4, 7, 8, 12] and s.scene_cuts == [8]
     assert [c is None for c in calls] == [True, False, False, True, False]
     # keyframe 4 started from keyframe 0's result (call 1: flip * 0.5 + 0.25) moved by the motion
