@@ -29,7 +29,7 @@ MEASURES = ("style_distance", "matting_energy", "edge_ssim")
 
 def run_pairs(pairs, *, preset: str, work_size: int | None, judge_size: int, steps=None, init=None,
               content_weight=None, style_weight=None, encoder=None, judges=None, save: Path | None = None,
-              label: str = "") -> dict:
+              label: str = "", masks: str = "hand") -> dict:
     """Run ``preset`` on ``pairs``, print one markdown row a pair, return the rows and the win counts."""
     from photostyle import transfer
 
@@ -47,7 +47,9 @@ def run_pairs(pairs, *, preset: str, work_size: int | None, judge_size: int, ste
         t0 = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            result = transfer(p["content"], p["style"], content_mask=p["content_mask"], style_mask=p["style_mask"],
+            given = ({"content_mask": p["content_mask"], "style_mask": p["style_mask"]} if masks == "hand"
+                     else {"content_mask": "auto", "auto_method": masks})
+            result = transfer(p["content"], p["style"], **given,
                               preset=preset, work_size=work_size, num_steps=steps, init=init,
                               content_weight=content_weight, style_weight=style_weight, encoder=encoder,
                               progress=False)
@@ -83,6 +85,8 @@ def main() -> int:
     parser.add_argument("--steps", type=int, nargs="+", default=None, help="iterations per level")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--save", type=Path, default=None, help="folder for the result images")
+    parser.add_argument("--masks", choices=["hand", "semantic", "cluster"], default="hand",
+                        help="the pair's hand masks (default) or automatic ones; always judged with the hand masks")
     args = parser.parse_args()
     why = _dpst.available()
     if why:
@@ -91,10 +95,10 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    print(f"photostyle quality: preset {args.preset}, working size {args.work_size or 'preset'}, judged at "
-          f"{args.judge_size} px against the paper's published results, {torch.get_num_threads()} threads\n")
+    print(f"photostyle quality: preset {args.preset}, working size {args.work_size or 'preset'}, {args.masks} masks, "
+          f"judged at {args.judge_size} px against the paper's published results, {torch.get_num_threads()} threads\n")
     run_pairs(args.pairs, preset=args.preset, work_size=args.work_size, judge_size=args.judge_size,
-              steps=tuple(args.steps) if args.steps else None, save=args.save)
+              steps=tuple(args.steps) if args.steps else None, save=args.save, masks=args.masks)
     return 0
 
 

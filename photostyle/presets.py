@@ -148,7 +148,7 @@ _PAPER_CAFFE = LossWeights(content=5.0, style=1e2, tv=1e-3 * CAFFE_PIXEL_SCALE**
 
 # The paper's layers on the normalised VGG-19: tuned by benchmarks/sweep_weights.py on the 12 DPST pairs
 # against the paper's published results (see the README's table).
-_PAPER_NORMALISED = LossWeights(content=1e3, style=1e7, tv=1.0, photo=1e4)
+_PAPER_NORMALISED = LossWeights(content=1e3, style=1e8, tv=1.0, photo=1e4)
 
 PRESETS: dict[str, Preset] = {
     # Luan et al.'s exact schedule: 1000 + 1000 L-BFGS iterations at 700 px from noise, history 100.
@@ -169,7 +169,7 @@ PRESETS: dict[str, Preset] = {
         name="fast",
         **_PAPER_LAYERS,
         weights={"caffe": _PAPER_CAFFE, "normalised": _PAPER_NORMALISED},
-        levels=(Level("level1", 0.25, 200, True), Level("level2", 0.5, 60, True), Level("level3", 1.0, 20, True)),
+        levels=(Level("level1", 0.25, 150, True), Level("level2", 0.5, 60, True), Level("level3", 1.0, 30, True)),
         size=512,
         init="colour",
         note="tuned by benchmarks/bench_fast.py against the paper schedule",
