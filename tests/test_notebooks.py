@@ -36,9 +36,10 @@ NOTEBOOKS = {
 }
 
 CI_ENV = {
-    "PHOTOSTYLE_NB_SIZE": "64",
-    "PHOTOSTYLE_NB_STEPS": "20",
-    "PHOTOSTYLE_NB_SPADE_STEPS": "100",
+    # The full VGG-19 at a 128 px working size, few iterations per level of the 'fast' preset (3 levels).
+    "PHOTOSTYLE_NB_SIZE": "128",
+    "PHOTOSTYLE_NB_STEPS": "30,8,4",
+    "PHOTOSTYLE_NB_SPADE_STEPS": "40",
     # Tiny models on two shared cores: one thread avoids pathological slow-downs when the cores are busy.
     "PHOTOSTYLE_NB_THREADS": "1",
     "PHOTOSTYLE_NB_PROGRESS": "1",
