@@ -36,8 +36,8 @@ NOTEBOOKS = {
 }
 
 CI_ENV = {
-    # The full VGG-19 at a 128 px working size, few iterations per level of the 'fast' preset (3 levels).
-    "PHOTOSTYLE_NB_SIZE": "128",
+    # The full VGG-19 at a 96 px working size, few iterations per level of the 'fast' preset (3 levels).
+    "PHOTOSTYLE_NB_SIZE": "96",
     "PHOTOSTYLE_NB_STEPS": "30,8,4",
     "PHOTOSTYLE_NB_SPADE_STEPS": "40",
     # Tiny models on two shared cores: one thread avoids pathological slow-downs when the cores are busy.
