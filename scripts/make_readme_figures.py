@@ -21,8 +21,9 @@ nb01.png ... nb04.png
 
 Network: the full normalised VGG-19 with the paper's layers (``--preset fast``, the default, or ``paper``):
 ``--weights``, else ``$PHOTOSTYLE_VGG_WEIGHTS``, else the torch hub cache, where ``make weights`` /
-``photostyle fetch-weights`` put it. On a CPU the whole run takes several minutes. Existing files are never replaced without ``--overwrite``; each file is written
-to a temporary name and renamed, and kept under ``--max-kb`` by lowering the resolution.
+``photostyle fetch-weights`` put it (the script stops with that advice when it is missing). On a CPU the
+whole run takes several minutes. Existing files are never replaced without ``--overwrite``; each file is
+written to a temporary name and renamed, and kept under ``--max-kb`` by lowering the resolution.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def _steps(text: str | None) -> int | tuple[int, ...] | None:
 
 
 def _network(weights: str | None) -> str:
-    """Which VGG-19 the run uses, in words (a missing default network is fetched before any work)."""
+    """The VGG-19 file the run uses; exits with advice when the default network is not in the cache."""
     from photostyle.weights import VGG19Weights, weights_from_environment
 
     chosen = weights or weights_from_environment()
@@ -131,12 +132,10 @@ def make_hero(args, weights, preset) -> bytes:
                        if name in result.timings)
     print(f"  hero: {seconds:.0f} s ({levels}; {result.image.width}x{result.image.height}, "
           f"{result.network['layout']} VGG-19, {result.weights})")
-    fig = show_images({
-        f"content ({content.shape[1]}x{content.shape[0]})": content,
-        "style": style,
-        f"result: '{preset}' preset, {result.image.width}x{result.image.height}, {seconds:.0f} s ({_where(args.device)})":
-            result.image,
-    }, size=args.hero_height)
+    title = (f"result: '{preset}' preset, {result.image.width}x{result.image.height}, {seconds:.0f} s "
+             f"({_where(args.device)})")
+    fig = show_images({f"content ({content.shape[1]}x{content.shape[0]})": content, "style": style,
+                       title: result.image}, size=args.hero_height)
     return _png_bytes(_figure_image(fig, args.dpi), args.max_kb * 1024)
 
 
