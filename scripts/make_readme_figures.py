@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/make_readme_figures.py                 # every figure that does not exist yet
     .venv/bin/python scripts/make_readme_figures.py --overwrite     # all of them again
-    .venv/bin/python scripts/make_readme_figures.py --only hero masks --size 256 --steps 150
+    .venv/bin/python scripts/make_readme_figures.py --only hero masks --size 384 --steps 100,30,10
 
 Only scikit-image's bundled photos are used (``skimage.data.coffee()``, ``rocket()``, ``chelsea()``,
 ``astronaut()``), never ../shared/data, whose licence forbids committing its images.
@@ -10,17 +10,20 @@ Only scikit-image's bundled photos are used (``skimage.data.coffee()``, ``rocket
 Figures
 -------
 hero.png
-    content | style | result: coffee in the look of the rocket launch pad at dusk.
+    content | style | result: coffee in the look of the rocket launch pad at dusk, the ``fast`` preset's
+    result at the photo's full size, titled with its size and the seconds the transfer took.
 masks.png
-    automatic masks (``segmentation.auto_segment``) over both photos, then the result without and with them.
+    automatic masks (``segmentation.auto_segment``, the weight-free clustering: scikit-image's photos are
+    not scenes the semantic network labels well) over both photos, then the result without and with them.
 nb01.png ... nb04.png
     each notebook's main figure: the notebook is executed (nbclient) with ``PHOTOSTYLE_NB_PHOTOS=shipped``
     and ``PHOTOSTYLE_NB_FIGURES`` pointing at a temporary folder, where it saves that figure.
 
-Weights: ``--weights``, else ``$PHOTOSTYLE_VGG_WEIGHTS``, else ../shared's partial VGG-19 (the 'lite'
-preset), else the paper's Caffe VGG-19, downloaded on first use (the 'paper' preset). On a CPU the whole
-run takes several minutes. Existing files are never replaced without ``--overwrite``; each file is written
-to a temporary name and renamed, and kept under ``--max-kb`` by lowering the resolution.
+Network: the full normalised VGG-19 with the paper's layers (``--preset fast``, the default, or ``paper``):
+``--weights``, else ``$PHOTOSTYLE_VGG_WEIGHTS``, else the torch hub cache, where ``make weights`` /
+``photostyle fetch-weights`` put it (the script stops with that advice when it is missing). On a CPU the
+whole run takes several minutes. Existing files are never replaced without ``--overwrite``; each file is
+written to a temporary name and renamed, and kept under ``--max-kb`` by lowering the resolution.
 """
 
 from __future__ import annotations
@@ -35,8 +38,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
-SHARED_WEIGHTS = SHARED / "weights" / "vgg19_normalised_conv3_1.pth"
 NOTEBOOKS = {
     "nb01.png": "01_quickstart.ipynb",
     "nb02.png": "02_masks.ipynb",
@@ -47,12 +48,29 @@ FIGURES = ["hero.png", "masks.png", *NOTEBOOKS]
 sys.path.insert(0, str(ROOT))
 
 
-def _weights(arg: str | None) -> str | None:
-    if arg:
-        return arg
-    if os.environ.get("PHOTOSTYLE_VGG_WEIGHTS"):
-        return os.environ["PHOTOSTYLE_VGG_WEIGHTS"]
-    return str(SHARED_WEIGHTS) if SHARED_WEIGHTS.exists() else None
+def _steps(text: str | None) -> int | tuple[int, ...] | None:
+    """``--steps``: None (the preset's), one count for every level, or comma-separated counts per level."""
+    if text is None:
+        return None
+    try:
+        counts = tuple(int(n) for n in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer or comma-separated integers, got {text!r}") from None
+    return counts if len(counts) > 1 else counts[0]
+
+
+def _network(weights: str | None) -> str:
+    """The VGG-19 file the run uses; exits with advice when the default network is not in the cache."""
+    from photostyle.weights import VGG19Weights, weights_from_environment
+
+    chosen = weights or weights_from_environment()
+    if chosen:
+        return chosen
+    path = VGG19Weights.NORMALISED.cached_path()
+    if not path.exists():
+        raise SystemExit(f"make_readme_figures: the full normalised VGG-19 is not in the cache ({path}); run "
+                         "`make weights` (or `photostyle fetch-weights`), or pass --weights.")
+    return str(path)
 
 
 def _png_bytes(image, max_bytes: int) -> bytes:
@@ -88,6 +106,17 @@ def _figure_image(fig, dpi: int):
     return Image.open(buf).convert("RGB")
 
 
+def _where(device: str) -> str:
+    import torch
+
+    from photostyle import resolve_device
+
+    dev = resolve_device(device)
+    if dev.type == "cuda":
+        return torch.cuda.get_device_name(dev)
+    return f"CPU, {torch.get_num_threads()} thread{'s' if torch.get_num_threads() > 1 else ''}"
+
+
 def make_hero(args, weights, preset) -> bytes:
     from skimage import data
 
@@ -96,10 +125,17 @@ def make_hero(args, weights, preset) -> bytes:
 
     content, style = data.coffee(), data.rocket()
     t0 = time.perf_counter()
-    result = ps.transfer(content, style, preset=preset, size=args.size, num_steps=args.steps, weights=weights,
-                         device=args.device, progress=args.progress)
-    print(f"  hero: {time.perf_counter() - t0:.0f} s")
-    fig = show_images({"content": content, "style": style, "result": result.image}, size=2.6)
+    result = ps.transfer(content, style, preset=preset, work_size=args.size, num_steps=args.steps,
+                         output_size="full", weights=weights, device=args.device, progress=args.progress)
+    seconds = time.perf_counter() - t0
+    levels = ", ".join(f"{name} {result.timings[name]:.0f} s" for name in (lv.name for lv in result.preset.levels)
+                       if name in result.timings)
+    print(f"  hero: {seconds:.0f} s ({levels}; {result.image.width}x{result.image.height}, "
+          f"{result.network['layout']} VGG-19, {result.weights})")
+    title = (f"result: '{preset}' preset, {result.image.width}x{result.image.height}, {seconds:.0f} s "
+             f"({_where(args.device)})")
+    fig = show_images({f"content ({content.shape[1]}x{content.shape[0]})": content, "style": style,
+                       title: result.image}, size=args.hero_height)
     return _png_bytes(_figure_image(fig, args.dpi), args.max_kb * 1024)
 
 
@@ -111,9 +147,9 @@ def make_masks(args, weights, preset) -> bytes:
     from photostyle.display import show_images
 
     content, style = data.astronaut(), data.rocket()
-    auto = segmentation.auto_segment(content, style, k=args.k)
-    common = dict(preset=preset, size=args.size, num_steps=args.steps, weights=weights, device=args.device,
-                  progress=args.progress)
+    auto = segmentation.auto_segment(content, style, k=args.k, method="cluster")
+    common = dict(preset=preset, work_size=args.masks_size, num_steps=args.steps, weights=weights,
+                  device=args.device, progress=args.progress)
     t0 = time.perf_counter()
     plain = ps.transfer(content, style, **common)
     masked = ps.transfer(content, style, content_mask=auto.content_labels, style_mask=auto.style_labels, **common)
@@ -138,10 +174,12 @@ def make_notebook_figures(args, weights, wanted: list[str]) -> dict[str, bytes]:
             "PHOTOSTYLE_NB_PHOTOS": "shipped",
             "PHOTOSTYLE_NB_FIGURES": tmp,
             "PHOTOSTYLE_NB_OUT": str(Path(tmp) / "outputs"),
+            "PHOTOSTYLE_NB_PRESET": args.preset,
             "PHOTOSTYLE_NB_SIZE": str(args.nb_size),
-            "PHOTOSTYLE_NB_STEPS": str(args.nb_steps),
             "PHOTOSTYLE_NB_PROGRESS": "0",
         })
+        if args.nb_steps:
+            env["PHOTOSTYLE_NB_STEPS"] = args.nb_steps
         if weights:
             env["PHOTOSTYLE_VGG_WEIGHTS"] = weights
         for figure in wanted:
@@ -170,12 +208,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", choices=[f.removesuffix(".png") for f in FIGURES],
                         help="make only these figures")
     parser.add_argument("--overwrite", action="store_true", help="replace figures that exist")
-    parser.add_argument("--weights", help="VGG-19 weights (default: $PHOTOSTYLE_VGG_WEIGHTS or ../shared's)")
-    parser.add_argument("--size", type=int, default=256, help="long side of hero and masks (px)")
-    parser.add_argument("--steps", type=int, default=150, help="L-BFGS iterations per stage, hero and masks")
+    parser.add_argument("--weights", help="a full VGG-19 file (default: $PHOTOSTYLE_VGG_WEIGHTS, else the cached "
+                                          "normalised VGG-19)")
+    parser.add_argument("--preset", choices=["fast", "paper"], default="fast", help="preset of every figure")
+    parser.add_argument("--size", type=int, default=None,
+                        help="working size of the hero (px; default the preset's, 512 fast); the result is full size")
+    parser.add_argument("--masks-size", type=int, default=256, help="working size of the masks figure (px)")
+    parser.add_argument("--steps", type=_steps, default=None,
+                        help="L-BFGS iterations of hero and masks: one count, or one per level (e.g. 100,30,10); "
+                             "default the preset's")
+    parser.add_argument("--hero-height", type=float, default=3.0, help="height of the hero's panels (inches)")
     parser.add_argument("--k", type=int, default=None, help="regions of the automatic masks (default: chosen)")
-    parser.add_argument("--nb-size", type=int, default=160, help="PHOTOSTYLE_NB_SIZE for the notebook figures")
-    parser.add_argument("--nb-steps", type=int, default=100, help="PHOTOSTYLE_NB_STEPS for the notebook figures")
+    parser.add_argument("--nb-size", type=int, default=192, help="PHOTOSTYLE_NB_SIZE for the notebook figures")
+    parser.add_argument("--nb-steps", default=None,
+                        help="PHOTOSTYLE_NB_STEPS for the notebook figures (default the notebooks' own)")
     parser.add_argument("--dpi", type=int, default=100)
     parser.add_argument("--max-kb", type=int, default=280, help="largest file size (KB)")
     parser.add_argument("--device", default="auto")
@@ -192,8 +238,6 @@ def main(argv: list[str] | None = None) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
-    from photostyle.demo import choose_preset
-
     wanted = [f"{name}.png" for name in args.only] if args.only else list(FIGURES)
     args.out.mkdir(parents=True, exist_ok=True)
     existing = [f for f in wanted if (args.out / f).exists()]
@@ -208,10 +252,9 @@ def main(argv: list[str] | None = None) -> int:
         print("make_readme_figures: nothing to do.")
         return 0
 
-    weights = _weights(args.weights)
-    preset, _ = choose_preset(weights)
-    print(f"make_readme_figures: {', '.join(wanted)}; preset '{preset}', weights "
-          f"{weights or 'Caffe VGG-19 (downloaded)'}")
+    weights = args.weights
+    preset = args.preset
+    print(f"make_readme_figures: {', '.join(wanted)}; preset '{preset}', network {_network(weights)}")
     makers = {"hero.png": make_hero, "masks.png": make_masks}
     for figure in [f for f in wanted if f in makers]:
         _write(makers[figure](args, weights, preset), args.out / figure, args.overwrite)

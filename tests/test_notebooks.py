@@ -2,9 +2,12 @@
 
 The kernel runs this very interpreter (a kernelspec written for the test and put first on
 ``JUPYTER_PATH``, so a user's own ``python3`` kernelspec cannot point it at another Python), with the
-environment each notebook's settings cell reads: the shared partial VGG-19 (so the 'lite' preset), a
-small image size and step budget, progress bars on (tqdm.auto's widgets), outputs written to a
-temporary folder. A notebook that raises fails the test; each must also show its figures.
+environment each notebook's settings cell reads: the full normalised VGG-19 from the torch hub cache
+(``make weights`` puts it there; the test skips without it) and the 'fast' preset, a small working size
+and step budget, progress bars on (tqdm.auto's widgets), outputs written to a temporary folder. The
+``dpst`` run uses ../shared (DPST pairs; the segmentation network, so semantic automatic masks); the
+``shipped`` run is what a clone without ../shared runs (scikit-image's photos; automatic masks by
+clustering). A notebook that raises fails the test; each must also show its figures.
 
 Budget: ``PHOTOSTYLE_NB_SIZE`` / ``PHOTOSTYLE_NB_STEPS`` / ``PHOTOSTYLE_NB_SPADE_STEPS`` /
 ``PHOTOSTYLE_NB_THREADS`` from the environment override the CI defaults below. The executed copies are
@@ -20,7 +23,7 @@ import time
 
 import pytest
 
-from ._shared import DPST, ROOT, SHARED_WEIGHTS
+from ._shared import DPST, ROOT
 
 NOTEBOOK_DIR = ROOT / "notebooks"
 
@@ -33,9 +36,10 @@ NOTEBOOKS = {
 }
 
 CI_ENV = {
-    "PHOTOSTYLE_NB_SIZE": "64",
-    "PHOTOSTYLE_NB_STEPS": "20",
-    "PHOTOSTYLE_NB_SPADE_STEPS": "100",
+    # The full VGG-19 at a 96 px working size, few iterations per level of the 'fast' preset (3 levels).
+    "PHOTOSTYLE_NB_SIZE": "96",
+    "PHOTOSTYLE_NB_STEPS": "30,8,4",
+    "PHOTOSTYLE_NB_SPADE_STEPS": "40",
     # Tiny models on two shared cores: one thread avoids pathological slow-downs when the cores are busy.
     "PHOTOSTYLE_NB_THREADS": "1",
     "PHOTOSTYLE_NB_PROGRESS": "1",
@@ -90,15 +94,19 @@ def test_notebook_runs_top_to_bottom(name, photos, tmp_path, monkeypatch):
     nbclient = pytest.importorskip("nbclient", reason="the notebooks extra (nbclient via nbmake) is not installed")
     pytest.importorskip("ipykernel", reason="the notebooks extra (ipykernel) is not installed")
     pytest.importorskip("matplotlib", reason="the notebooks extra (matplotlib) is not installed")
-    if not SHARED_WEIGHTS.exists():
-        pytest.skip(f"VGG-19 weights not found at {SHARED_WEIGHTS}; the notebooks would download the Caffe "
-                    "VGG-19 (../shared is absent in a user's clone)")
+    from photostyle.weights import VGG19Weights
+
+    if not VGG19Weights.NORMALISED.cached_path().exists():
+        pytest.skip(f"the full normalised VGG-19 is not in the cache ({VGG19Weights.NORMALISED.cached_path()}); "
+                    "`make weights` fetches it (the notebooks would download it)")
     if photos == "dpst" and not DPST.is_dir():
         pytest.skip(f"DPST pairs not found at {DPST} (../shared is absent in a user's clone)")
     monkeypatch.setenv("PHOTOSTYLE_NB_PHOTOS", "auto" if photos == "dpst" else "shipped")
     for key, value in CI_ENV.items():
         monkeypatch.setenv(key, os.environ.get(key, value))
-    monkeypatch.setenv("PHOTOSTYLE_VGG_WEIGHTS", str(SHARED_WEIGHTS))
+    monkeypatch.delenv("PHOTOSTYLE_VGG_WEIGHTS", raising=False)  # the default network: the cached full VGG-19
+    monkeypatch.delenv("PHOTOSTYLE_SEG_MODEL", raising=False)  # dpst: ../shared's model; shipped: clustering
+    monkeypatch.delenv("PHOTOSTYLE_NB_PRESET", raising=False)  # the notebooks' default, 'fast'
     monkeypatch.setenv("PHOTOSTYLE_NB_OUT", str(tmp_path / "outputs"))
     monkeypatch.delenv("PHOTOSTYLE_NB_FIGURES", raising=False)
     monkeypatch.delenv("PHOTOSTYLE_SPADE_CHECKPOINT", raising=False)
