@@ -248,7 +248,10 @@ def transfer(
                 f"'{preset.name}' uses relu5_1, which needs at least {MIN_SHORT_SIDE} px on the short side; pass a "
                 "larger work_size (or a larger photo), or preset='lite'."
             )
-    masks = resolve_masks(content_mask, style_mask, content_full, style_full, auto_k=auto_k, auto_size=requested,
+    # Automatic masks at the segmentation network's own input size (513 px) where the photo has it: a
+    # small working size gives it too few pixels to recognise a class.
+    masks = resolve_masks(content_mask, style_mask, content_full, style_full, auto_k=auto_k,
+                          auto_size=min(long_side, max(requested, 512)),
                           auto_options={"method": auto_method, "merge": merge, "drop": drop})
 
     # Network and loss weights.
@@ -266,6 +269,7 @@ def transfer(
     loss_weights = LossWeights(**{k: float(v) if v is not None else getattr(base, k) for k, v in overrides.items()})
     timings: dict[str, float] = {"laplacian": 0.0}
     _sync(dev)
+    torch.optim.LBFGS([torch.zeros(1, requires_grad=True)])  # the first optimiser imports torch._dynamo (s)
     timings["setup"] = time.perf_counter() - t_start
 
     history: list[dict[str, Any]] = []
