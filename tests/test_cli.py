@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -157,3 +158,23 @@ def test_one_bound_per_option(small_files, tmp_path, capsys):
         assert code == 2
         messages.add(err.strip().splitlines()[-1].split(", got")[0])
     assert messages == {"photostyle: error: argument --work-size/--size: expected a whole number >= 1"}
+
+
+@pytest.mark.parametrize("kind", ["photo", "random bytes", "truncated"])
+def test_weights_that_are_not_weights_exit_2_without_cache_advice(small_files, tmp_path, capsys, kind):
+    bad = tmp_path / "w.pth"
+    if kind == "photo":
+        bad.write_bytes(Path(small_files["content"]).read_bytes())
+    elif kind == "random bytes":
+        bad.write_bytes(bytes(range(256)) * 8)
+    else:
+        import torch
+
+        torch.save({"features.0.weight": torch.zeros(64, 3, 3, 3)}, bad)
+        bad.write_bytes(bad.read_bytes()[:200])
+    code, _, err = _run(["transfer", small_files["content"], small_files["style"], "-o", tmp_path / "o.png",
+                         "--weights", bad, "--quiet", "--work-size", "32"], capsys)
+    assert code == 2, err
+    line = err.strip().splitlines()[-1]
+    assert line.startswith("photostyle: error:") and str(bad) in line
+    assert "cached" not in line and "Pass a VGG-19 weights file (.pth)" in line

@@ -483,7 +483,7 @@ def test_corrupt_file(tmp_path, monkeypatch, _isolated):
     noise = np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes()
     path = tmp_path / "vgg19-d01eb7cb.pth"
     path.write_bytes(noise)
-    with pytest.raises(RuntimeError, match=r"truncated/corrupt.*Pass a VGG-19 weight file") as info:
+    with pytest.raises(RuntimeError, match=r"truncated/corrupt.*Pass a VGG-19 weights file") as info:
         load_vgg19_weights(path)
     assert "cached" not in str(info.value)
     cached = _isolated / "checkpoints" / "vgg19-d01eb7cb.pth"

@@ -1,5 +1,6 @@
 import pytest
 import torch
+import torch.nn.functional as F
 from torch.autograd import gradcheck
 
 from photostyle.losses import (
@@ -122,3 +123,59 @@ def test_shape_errors():
         content_loss(torch.rand(1, 3, 4, 4), torch.rand(1, 3, 4, 5))
     with pytest.raises(ValueError, match="build both from the same label list"):
         masked_style_loss(torch.rand(1, 3, 4, 4), torch.rand(2, 3, 3), torch.rand(3, 4, 4))
+
+
+def _objective_parts(seed=0):
+    from photostyle.encoders import VGG19Encoder
+
+    from ._vgg_files import write_normalised_vgg19
+
+    import tempfile
+    from pathlib import Path
+
+    path = write_normalised_vgg19(Path(tempfile.mkdtemp()) / "n.pth", up_to="conv2_1", seed=seed)
+    encoder = VGG19Encoder(["relu1_1", "relu2_1"], weights=path)
+    g = torch.Generator().manual_seed(seed)
+    return encoder, torch.rand(1, 3, 20, 24, generator=g), torch.rand(1, 3, 22, 18, generator=g)
+
+
+def test_style_objective_unmasked_equals_one_all_ones_label():
+    from photostyle.losses import StyleObjective
+
+    encoder, content, style = _objective_parts()
+    kw = dict(content_layers=("relu2_1",), style_layers=("relu1_1", "relu2_1"), content_weight=2.0,
+              style_weight=3.0, tv_weight=0.5)
+    plain = StyleObjective(encoder, content, style, **kw)
+    ones = StyleObjective(encoder, content, style, content_masks=torch.ones(1, 20, 24),
+                          style_masks=torch.ones(1, 22, 18), style_present=torch.ones(1, dtype=torch.bool), **kw)
+    x = torch.rand(1, 3, 20, 24, generator=torch.Generator().manual_seed(5))
+    a, b = plain(x), ones(x)
+    assert set(a) == {"content", "style", "tv", "total"}
+    for key in a:
+        assert torch.allclose(a[key], b[key], rtol=1e-6), key
+    # the unmasked style term is the plain Gram loss of Gatys et al.
+    fx, fs = encoder(x), encoder(style)
+    expected = sum(F.mse_loss(gram_matrix(fx[k]), gram_matrix(fs[k])) for k in ("relu1_1", "relu2_1"))
+    assert float(a["style"]) == pytest.approx(3.0 * float(expected), rel=1e-5)
+
+
+def test_style_objective_keeps_its_targets_when_the_photorealism_term_is_switched_on():
+    from photostyle.losses import StyleObjective
+    from photostyle.matting import PhotorealismLoss
+
+    encoder, content, style = _objective_parts(1)
+    objective = StyleObjective(encoder, content, style, content_layers=("relu2_1",), style_layers=("relu1_1",),
+                               content_weight=1.0, style_weight=1.0)
+    before = {k: v.clone() for k, v in objective.state_dict().items()}
+    x = torch.rand(1, 3, 20, 24, generator=torch.Generator().manual_seed(2))
+    stage1 = objective(x)
+    photo = PhotorealismLoss(content)
+    objective.set_photorealism(photo, 10.0)
+    stage2 = objective(x)
+    after = objective.state_dict()
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+    assert float(stage2["content"]) == float(stage1["content"]) and float(stage2["style"]) == float(stage1["style"])
+    assert float(stage2["photo"]) == pytest.approx(10.0 * float(photo(x)), rel=1e-6)
+    assert float(stage2["total"]) == pytest.approx(float(stage1["total"]) + float(stage2["photo"]), rel=1e-6)
+    with pytest.raises(ValueError, match="photo_weight > 0 needs a photorealism loss"):
+        objective.set_photorealism(None, 1.0)
