@@ -314,12 +314,16 @@ def read_manifest(path: str | os.PathLike) -> list[BatchJob]:
     base = path.parent
     entries: list[tuple[str, Any]] = []
     problems: list[tuple[str, str]] = []
-    with open(path, encoding="utf-8") as fh:
-        for number, line in enumerate(fh, start=1):
-            text = line.strip()
+    with open(path, "rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            where = f"line {number}"
+            try:
+                text = raw.decode("utf-8").strip()
+            except UnicodeDecodeError as exc:
+                problems.append((where, f"not UTF-8 text (byte {exc.start + 1})"))
+                continue
             if not text or text.startswith("#"):
                 continue
-            where = f"line {number}"
             try:
                 entries.append((where, json.loads(text)))
             except json.JSONDecodeError as exc:

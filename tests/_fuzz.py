@@ -248,10 +248,20 @@ def _spade_checkpoint_seeds() -> tuple[bytes, ...]:
     return tuple(out)
 
 
+def _manifest_seeds() -> tuple[bytes, ...]:
+    """Batch manifests (JSON Lines); the photos they name are made beside the fuzzed file by the reader."""
+    return (
+        b'{"content": "a.png", "style": "b.png"}\n',
+        b'# a shoot\n{"content": "a.png", "style": "b.png", "output": "x.png", "work_size": 64}\n\n'
+        b'{"content": "b.png", "style": "a.png", "content_mask": "auto", "num_steps": [2, 1, 1]}\n',
+        b'{"content": "a.png", "style": "b.png", "preset": "lite", "init": "content", "output_size": "work"}\n',
+    )
+
+
 def seeds(kind: str) -> tuple[bytes, ...]:
-    """Valid files of a kind: "image", "mask", "npy", "vgg", "spade_checkpoint"."""
+    """Valid files of a kind: "image", "mask", "npy", "vgg", "spade_checkpoint", "manifest"."""
     return {"image": _image_seeds, "mask": _mask_seeds, "npy": _npy_seeds, "vgg": _vgg_seeds,
-            "spade_checkpoint": _spade_checkpoint_seeds}[kind]()
+            "spade_checkpoint": _spade_checkpoint_seeds, "manifest": _manifest_seeds}[kind]()
 
 
 # ------------------------------------------------------------------------------------------- readers
@@ -337,6 +347,15 @@ def _spade_checkpoint(path: Path):
         return read_train_state(path)
 
 
+def _manifest(path: Path):
+    from photostyle.batch import read_manifest
+
+    for name in ("a.png", "b.png"):  # the photos the seeds name, so that valid manifests read "ok"
+        if not (path.parent / name).exists():
+            (path.parent / name).write_bytes(_png(np.full((8, 8, 3), 128, np.uint8)))
+    return read_manifest(path)
+
+
 READERS: dict[str, Reader] = {r.name: r for r in (
     Reader("read_image", _read_image, (FileNotFoundError, ValueError), "image", ".png"),
     Reader("to_tensor", _to_tensor, (FileNotFoundError, ValueError, TypeError), "image", ".jpg"),
@@ -347,6 +366,7 @@ READERS: dict[str, Reader] = {r.name: r for r in (
     Reader("spade.as_label_tensor", _spade_labels_ade, (FileNotFoundError, ValueError, TypeError), "mask", ".png"),
     Reader("load_vgg19_weights", _vgg, (FileNotFoundError, RuntimeError, ValueError), "vgg", ".pth"),
     Reader("spade.read_state_dict", _spade_checkpoint, (FileNotFoundError, ValueError), "spade_checkpoint", ".pth"),
+    Reader("batch.read_manifest", _manifest, (FileNotFoundError, ValueError), "manifest", ".jsonl"),
 )}
 
 
