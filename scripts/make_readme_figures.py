@@ -143,7 +143,7 @@ def make_masks(args, weights, preset) -> bytes:
     from skimage import data
 
     import photostyle as ps
-    import segmentation
+    from photostyle import segmentation
     from photostyle.display import show_images
 
     content, style = data.astronaut(), data.rocket()

@@ -176,7 +176,8 @@ def test_fast_preset_end_to_end_on_the_genuine_network(full_weights):
     assert d_ours < 4 * d_paper, (d_ours, d_paper)
     e_ours, e_paper = metrics.matting_energy(ours, content), metrics.matting_energy(paper, content)
     assert e_ours < e_paper, (e_ours, e_paper)
-    assert metrics.edge_ssim(ours, content) > 0.5
+    s_ours, s_paper = metrics.edge_ssim(ours, content), metrics.edge_ssim(paper, content)
+    assert s_ours > s_paper - 0.15, (s_ours, s_paper)  # the content's structure kept about as well as the paper
 
 
 def test_style_cache_reuses_the_style_targets(random_full, monkeypatch):
