@@ -21,62 +21,17 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Mapping, Sequence
 
 import numpy as np
 
 from ._checks import check_int, check_number, got
 from .labels import resize_labels
+from .automasks import AutoMasks
 from .palette import as_rgb_uint8
 
 __all__ = ["AutoMasks", "auto_segment"]
 
-
-@dataclass(frozen=True)
-class AutoMasks:
-    """Result of :func:`auto_segment`.
-
-    Attributes
-    ----------
-    content_labels, style_labels : ndarray of shape (H, W) and (H', W'), int64
-        Label maps at the input sizes; ids 0..k-1, the same id meaning the same kind of region.
-        Ids are ordered by the mean height of the region in the content (0 is the highest).
-    k : int
-        Number of clusters.
-    matched : tuple of int
-        Ids present in both label maps.
-    content_only, style_only : tuple of int
-        Ids present in one map only (the core falls back to the whole style image for content-only ids).
-    scores : dict of int to float
-        Merge-cost jump ratio of every k tried (empty when ``k`` was given); the largest wins.
-    n_superpixels : tuple of int
-        Superpixels of the content and of the style image ((0, 0) for the semantic method).
-    names : dict of int to str
-        Semantic method: the class name(s) of every id (``{0: "sky", 1: "building", 2: "tree+grass"}``;
-        regions joined by family matching or ``merge`` carry the names of their content classes joined
-        by "+"). Empty for the clustering.
-    method : {"cluster", "semantic"}
-        The method that made the masks.
-    notes : tuple of str
-        Semantic method: how classes present in one photo only were matched (by family, or to the whole
-        style image).
-    """
-
-    content_labels: np.ndarray
-    style_labels: np.ndarray
-    k: int
-    matched: tuple[int, ...]
-    content_only: tuple[int, ...]
-    style_only: tuple[int, ...]
-    scores: dict[int, float] = field(default_factory=dict)
-    n_superpixels: tuple[int, int] = (0, 0)
-    names: dict[int, str] = field(default_factory=dict)
-    method: str = "cluster"
-    notes: tuple[str, ...] = ()
-
-
-# -- image preparation -----------------------------------------------------------------------------
 
 def _as_float_rgb(image: Any, name: str) -> np.ndarray:
     if hasattr(image, "detach") and hasattr(image, "cpu"):  # torch (3, H, W) or (1, 3, H, W)

@@ -707,7 +707,7 @@ def segment_pair(
 ) -> Any:
     """The semantic method of :func:`segmentation.auto_segment` (see there); photos as (H, W, 3)
     float arrays in [0, 1]. Returns an :class:`~segmentation.auto.AutoMasks`."""
-    from .auto import AutoMasks
+    from .automasks import AutoMasks
     from .labels import resize_labels
 
     check_photo_size(content, "content")
