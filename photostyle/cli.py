@@ -55,7 +55,10 @@ def _run_transfer(args) -> int:
     for path in outputs:
         check_output_path(path, overwrite=args.overwrite)
     options = transfer_kwargs(args)  # bad combinations are refused here, before any work
-    result = transfer(args.content, args.style, **options, progress=not args.quiet)
+    try:
+        result = transfer(args.content, args.style, **options, progress=not args.quiet)
+    except (ValueError, TypeError) as exc:
+        raise type(exc)(cli_words(str(exc))) from None
     save_image(result.image, out, overwrite=args.overwrite)
     if args.save_stages:
         for path in outputs[1:]:
@@ -66,6 +69,7 @@ def _run_transfer(args) -> int:
         print(f"photostyle: note: {result.stopped}", file=sys.stderr)
     t, w = result.timings, result.weights
     levels = ", ".join(f"{lv.name} {t.get(lv.name, 0.0):.1f}s" for lv in result.preset.levels if lv.num_steps)
+    levels = levels or "no optimisation"
     print(f"wrote {out} ({result.image.width}x{result.image.height}; preset {result.preset.name} on the "
           f"{result.network['layout']} VGG-19 (content {w.content:g}, style {w.style:g}, tv {w.tv:g}, photo {w.photo:g}); "
           f"{levels}, total {t['total']:.1f}s)")
@@ -81,8 +85,36 @@ def _run_fetch(args) -> int:
     return EXIT_OK
 
 
+#: Library phrases and what a command-line user types instead.
+_CLI_WORDS = (
+    ("weights=path / $PHOTOSTYLE_VGG_WEIGHTS", "--weights FILE (or $PHOTOSTYLE_VGG_WEIGHTS)"),
+    ("weights=VGG19Weights.NORMALISED", "no --weights"),
+    ("weights='normalised'", "no --weights"),
+    ("pass a larger work_size", "pass a larger --work-size"),
+    ("pass work_size=", "pass --work-size "),
+    ("preset='lite'", "--preset lite"),
+    ("num_steps / --steps", "--steps"),
+    ("give num_steps > 0", "give --steps N with N > 0"),
+)
+_PALETTE_HINT = (" From the command line: paint the mask with the nine DPST colours (blue 0 0 255, green 0 255 0, "
+                 "black, white, red 255 0 0, yellow 255 255 0, grey 128 128 128, light blue 0 255 255, purple "
+                 "255 0 255), or pass an integer label map (a grey or palette 'P' PNG of region ids), or use "
+                 "--auto-masks 0.")
+
+
+def cli_words(message: str) -> str:
+    """A library message in the command line's words (options instead of keyword arguments)."""
+    for library, cli in _CLI_WORDS:
+        message = message.replace(library, cli)
+    if "palette=Palette.from_dict" in message:
+        message = message.replace(" Pass the mask (not the photo), or the palette it was painted with "
+                                  "(palette=Palette.from_dict(...)).", " Pass the mask (not the photo).")
+        message += _PALETTE_HINT
+    return message
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    print(f"photostyle: warning: {message}", file=sys.stderr)
+    print(f"photostyle: warning: {cli_words(str(message))}", file=sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -178,3 +178,22 @@ def test_weights_that_are_not_weights_exit_2_without_cache_advice(small_files, t
     line = err.strip().splitlines()[-1]
     assert line.startswith("photostyle: error:") and str(bad) in line
     assert "cached" not in line and "Pass a VGG-19 weights file (.pth)" in line
+
+
+def test_messages_speak_cli(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    photo = tmp_path / "p.png"
+    Image.fromarray((rng.random((40, 40, 3)) * 255).astype(np.uint8)).save(photo)
+    mask = np.zeros((40, 40, 3), np.uint8)
+    mask[:, :20] = (0, 0, 255)
+    mask[:, 20:] = (30, 200, 90)  # not a palette colour
+    Image.fromarray(mask).save(tmp_path / "m.png")
+    code, _, err = _run(["transfer", photo, photo, "-o", tmp_path / "o.png", "--content-mask", tmp_path / "m.png",
+                         "--style-mask", tmp_path / "m.png", "--quiet", "--work-size", "32"], capsys)
+    assert code == 2 and "From the command line: paint the mask with the nine DPST colours" in err
+    assert "Palette.from_dict" not in err
+    code, out, err = _run(["transfer", photo, photo, "-o", tmp_path / "o.png", "--quiet", "--steps", "0",
+                           "--work-size", "32"], capsys)
+    assert code == 0
+    assert "no optimisation ran, the result is the content photo (post-processed); give --steps N with N > 0" in err
+    assert "no optimisation, total" in out
