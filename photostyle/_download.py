@@ -7,7 +7,9 @@ Internal to :mod:`photostyle.weights`, whose public functions wrap these. ``memb
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import http.client
 import os
 import subprocess
@@ -90,14 +92,17 @@ def fetch_from_url(member: Any, *, progress: bool, known: Known) -> tuple[object
         check_cached(member, cached)
         return read_checkpoint(cached, known), cached
     try:
-        checkpoint = torch.hub.load_state_dict_from_url(
-            member.url,
-            map_location="cpu",
-            progress=progress,
-            check_hash=True,
-            file_name=member.file_name,
-            weights_only=True,
-        )
+        # torch.hub always writes a "Downloading: ..." line to stderr; progress=False silences it too.
+        quiet = contextlib.nullcontext() if progress else contextlib.redirect_stderr(io.StringIO())
+        with quiet:
+            checkpoint = torch.hub.load_state_dict_from_url(
+                member.url,
+                map_location="cpu",
+                progress=progress,
+                check_hash=True,
+                file_name=member.file_name,
+                weights_only=True,
+            )
     except Exception as exc:  # classified below: network, hash, or an unreadable download
         if cached.is_file():
             # The download completed (and its hash matched), so reading it failed.

@@ -227,8 +227,10 @@ def level_shapes(shape: tuple[int, int], levels: tuple[Level, ...]) -> list[tupl
     return [long_side_shape(shape, max(floor, min(long_side, round(long_side * level.scale)))) for level in levels]
 
 
-def flat_level_warning(level: Level, history: list[dict[str, Any]]) -> str | None:
-    """A sentence when a level's loss barely moved (its image stayed near its start)."""
+def flat_level_warning(level: Level, history: list[dict[str, Any]], *, start: torch.Tensor | None = None,
+                       end: torch.Tensor | None = None) -> str | None:
+    """A sentence when a level's loss barely moved, or its image barely left its start (mean change under
+    1/255: e.g. a grey noise start after a few iterations), else None."""
     totals = [h["total"] for h in history if h["stage"] == level.name]
     if not totals:
         return None
@@ -236,4 +238,10 @@ def flat_level_warning(level: Level, history: list[dict[str, Any]]) -> str | Non
     if first > 0 and (first - last) <= 0.01 * first:
         return (f"{level.name}: the loss barely moved in {len(totals)} iteration(s) ({first:.4g} -> {last:.4g}); "
                 "the image stayed close to its start. Give more iterations (num_steps / --steps).")
+    if start is not None and end is not None and start.shape == end.shape:
+        change = float((end.clamp(0, 1) - start.clamp(0, 1)).abs().mean())
+        if change < 1 / 255:
+            return (f"{level.name}: the image barely left its start in {len(totals)} iteration(s) (mean change "
+                    f"{change * 255:.2f}/255); the result looks like the start image. Give more iterations "
+                    "(num_steps / --steps).")
     return None

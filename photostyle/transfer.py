@@ -319,11 +319,12 @@ def transfer(
                 x = starting_image(init, c_lvl, s_lvl, masks, seed)
         elif tuple(x.shape[-2:]) != shape:
             x = torch.nn.functional.interpolate(x, size=shape, mode="bilinear", align_corners=False)
+        start = x
         x, stop = run_lbfgs(objective, x, num_steps=level.num_steps, stage=level.name, **common)
         stages[level.name] = x.clamp(0, 1).cpu()
         _sync(dev)
         timings[level.name] = time.perf_counter() - t0 - t_lap
-        flat = flat_level_warning(level, history)
+        flat = flat_level_warning(level, history, start=start, end=x)
         if flat:
             notes.append(flat)
         if stop is not None:

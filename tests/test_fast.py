@@ -215,3 +215,15 @@ def test_an_image_as_start(random_full):
     assert seen[0].stage == "level1" and tuple(seen[0].image.shape[-2:]) == first_shape
     with pytest.raises(ValueError, match=r"init: expected 'noise', 'content', 'colour' or an image tensor \(1, 3, H, W\)"):
         transfer(content, content, preset="fast", init=torch.rand(3, 4, 4), encoder=random_full, progress=False)
+
+
+def test_a_grey_noise_result_is_not_passed_off_as_a_result(full_weights):
+    """The trap of issue 13: the paper preset with 3 + 3 iterations leaves the grey noise start; the result
+    and a warning say so."""
+    from skimage import data
+
+    with pytest.warns(UserWarning, match=r"stage1: the loss barely moved in 3 iteration\(s\)"):
+        result = transfer(data.coffee(), data.rocket(), preset="paper", work_size=64, num_steps=(3, 3),
+                          progress=False, output_size="work", weights=full_weights)
+    assert any(w.startswith("stage1:") for w in result.warnings) and any(w.startswith("stage2:") for w in result.warnings)
+    assert float(result.stages["stage2"].std()) < 0.05  # indeed still nearly flat grey
