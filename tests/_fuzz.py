@@ -385,7 +385,8 @@ def check(reader: Reader, data: bytes, directory: Path) -> str:
     except reader.documented as exc:
         if not str(exc).strip():
             return f"UNDOCUMENTED {type(exc).__name__} without a message"
-        return type(exc).__name__
+        # the documented class it is (a subclass such as WeightsFileError counts as its documented base)
+        return next(kind.__name__ for kind in reader.documented if isinstance(exc, kind))
     except Exception as exc:  # noqa: BLE001 - this is what the fuzzing looks for
         return f"UNDOCUMENTED {type(exc).__module__}.{type(exc).__name__}: {str(exc)[:200]}"
     finally:
