@@ -204,6 +204,7 @@ def test_foreign_output_is_not_overwritten(photos, opts, tmp_path):
 def test_style_targets_computed_once_per_style(photos, opts, tmp_path, monkeypatch):
     """Three jobs on one style: with the worker's style cache the encoder runs two forward passes fewer
     (the style's Grams of jobs 2 and 3), and the outputs are bit-identical."""
+    from photostyle.batch import worker as batch_worker
     from photostyle.encoders import VGG19Encoder
 
     calls = []
@@ -212,8 +213,8 @@ def test_style_targets_computed_once_per_style(photos, opts, tmp_path, monkeypat
     jobs = jobs_from_dir(photos / "photos", photos / "style.png")
     counts = {}
     for size in (4, 0):
-        monkeypatch.setattr(B, "_STYLE_CACHE_SIZE", size)
-        B._STYLE_CACHES.clear()
+        monkeypatch.setattr(batch_worker, "_STYLE_CACHE_SIZE", size)  # the worker's module reads it
+        batch_worker._STYLE_CACHES.clear()
         calls.clear()
         run_batch(jobs, tmp_path / f"cache{size}", workers=0, **{**opts, "num_steps": 1})
         counts[size] = len(calls)
