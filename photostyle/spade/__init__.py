@@ -25,7 +25,8 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .config import PRESETS, SPADEConfig, get_config
-from .encoder import ConvEncoder, MultiscaleDiscriminator, NLayerDiscriminator
+from .discriminator import MultiscaleDiscriminator, NLayerDiscriminator
+from .encoder import ConvEncoder
 from .generator import SPADE, SPADEGenerator, SPADEResnetBlock
 from .labels import DONTCARE, ade20k_from_raw, as_label_tensor, encode_labels, label_edges, load_labels
 from .render import RenderResult, RestyleResult, encode_style, render, render_and_restyle

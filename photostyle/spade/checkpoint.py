@@ -27,7 +27,8 @@ import torch
 import torch.nn as nn
 
 from .config import PRESETS, SPADEConfig, get_config, preset_for_semantic_nc
-from .encoder import ConvEncoder, MultiscaleDiscriminator
+from .discriminator import MultiscaleDiscriminator
+from .encoder import ConvEncoder
 from .generator import SPADEGenerator
 
 __all__ = ["SPADEModel", "load_model", "load_generator", "read_state_dict", "save_state_dict",
