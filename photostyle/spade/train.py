@@ -11,6 +11,9 @@ the discriminator (``latest_net_D.pth``) and the optimiser states (``latest_trai
 Cost: every step is a generator and a discriminator update at ``config.image_size``; on a CPU that is
 seconds to tens of seconds per step for the presets' widths (ngf 64), so real training wants a GPU.
 
+The losses live in :mod:`photostyle.spade.train_losses`, the datasets in
+:mod:`photostyle.spade.train_data`; both are importable from here as before.
+
 >>> from photostyle.spade import SPADEConfig, SyntheticLabelDataset, train_spade
 >>> config = SPADEConfig(preset="toy", label_nc=4, contain_dontcare=False, no_instance=True,
 ...                      crop_size=32, ngf=8, spade_hidden=32)
@@ -24,7 +27,7 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,9 +40,20 @@ from torch.utils.data import DataLoader, Dataset
 
 from .checkpoint import D_FILE, TRAIN_STATE_FILE, SPADEModel, read_state_dict, read_train_state, save_checkpoint
 from .config import SPADEConfig, get_config
-from .encoder import ConvEncoder, MultiscaleDiscriminator
+from .discriminator import MultiscaleDiscriminator
+from .encoder import ConvEncoder
 from .generator import SPADEGenerator
 from .labels import as_label_tensor, check_labels, encode_labels, resize_labels
+from .train_data import PairedFolderDataset, SyntheticLabelDataset
+from .train_losses import (
+    VGG_LAYER_WEIGHTS,
+    PerceptualLoss,
+    feature_matching_loss,
+    hinge_d_loss,
+    hinge_g_loss,
+    kld_loss,
+    make_vgg_encoder,
+)
 
 __all__ = [
     "VGG_LAYER_WEIGHTS",
@@ -56,97 +70,6 @@ __all__ = [
     "train_spade",
 ]
 
-#: SPADE's VGG loss weights per layer.
-VGG_LAYER_WEIGHTS: dict[str, float] = {
-    "relu1_1": 1 / 32, "relu2_1": 1 / 16, "relu3_1": 1 / 8, "relu4_1": 1 / 4, "relu5_1": 1.0,
-}
-
-
-# ------------------------------------------------------------------------------------------- losses
-def hinge_d_loss(pred_fake: Sequence[Sequence[torch.Tensor]], pred_real: Sequence[Sequence[torch.Tensor]]
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Discriminator hinge losses (fake, real), averaged over scales: mean(relu(1 ± D))."""
-    fake = sum(F.relu(1 + p[-1]).mean() for p in pred_fake) / len(pred_fake)
-    real = sum(F.relu(1 - p[-1]).mean() for p in pred_real) / len(pred_real)
-    return fake, real
-
-
-def hinge_g_loss(pred_fake: Sequence[Sequence[torch.Tensor]]) -> torch.Tensor:
-    """Generator hinge loss −mean(D(fake)), averaged over scales."""
-    return sum(-p[-1].mean() for p in pred_fake) / len(pred_fake)
-
-
-def feature_matching_loss(pred_fake: Sequence[Sequence[torch.Tensor]],
-                          pred_real: Sequence[Sequence[torch.Tensor]]) -> torch.Tensor:
-    """L1 between the discriminator's intermediate features of fake and real, / number of scales."""
-    total = 0.0
-    for pf, pr in zip(pred_fake, pred_real):
-        for f, r in zip(pf[:-1], pr[:-1]):
-            total = total + F.l1_loss(f, r.detach())
-    return total / len(pred_fake)
-
-
-def kld_loss(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL(N(mu, exp(logvar)) ‖ N(0, I)), summed (as SPADE's KLDLoss)."""
-    return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
-
-
-class PerceptualLoss(nn.Module):
-    """SPADE's VGG loss: Σ_layers w_l · L1(F_l(fake), F_l(real)) on images in [-1, 1].
-
-    Parameters
-    ----------
-    encoder
-        Any module mapping an RGB image (B, 3, H, W) in [0, 1] to ``{layer: features}`` (e.g.
-        :class:`photostyle.encoders.VGG19Encoder`); only the layers it returns are used.
-    layer_weights
-        ``{layer: weight}``; default :data:`VGG_LAYER_WEIGHTS` (1/32 … 1 for relu1_1 … relu5_1).
-    """
-
-    def __init__(self, encoder: nn.Module, layer_weights: Mapping[str, float] | None = None):
-        super().__init__()
-        self.encoder = encoder
-        self.layer_weights = dict(layer_weights if layer_weights is not None else VGG_LAYER_WEIGHTS)
-
-    def forward(self, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
-        ff = self.encoder((fake + 1) / 2)
-        with torch.no_grad():
-            fr = self.encoder((real + 1) / 2)
-        used = [k for k in ff if k in self.layer_weights]
-        if not used:
-            raise ValueError(
-                f"PerceptualLoss: the encoder returned layers {sorted(ff)}, none of {sorted(self.layer_weights)}."
-            )
-        return sum(self.layer_weights[k] * F.l1_loss(ff[k], fr[k]) for k in used)
-
-
-def make_vgg_encoder(weights: Any = None, *, layers: Sequence[str] | None = None) -> nn.Module:
-    """A :class:`photostyle.encoders.VGG19Encoder` for the perceptual loss.
-
-    ``layers`` default to relu1_1 … relu5_1, cut to what ``weights`` hold: with the shared
-    ``vgg19_normalised_conv3_1.pth`` (which ends at conv3_1) that is relu1_1, relu2_1, relu3_1, and a
-    warning says so.
-    """
-    from ..encoders import VGG19Encoder, load_vgg19_weights
-
-    loaded = load_vgg19_weights(weights, progress=False)  # read once, shared with the encoder
-    if layers is None:
-        wanted = list(VGG_LAYER_WEIGHTS)
-        layers = [name for name in wanted if name.replace("relu", "conv") in loaded.available]
-        if not layers:
-            raise ValueError(f"the VGG-19 weights '{loaded.source}' do not reach conv1_1; give full weights.")
-        if len(layers) < len(wanted):
-            warnings.warn(
-                f"VGG perceptual loss: the weights '{loaded.source}' end at {loaded.last_conv}, so the loss uses "
-                f"{', '.join(layers)} only (SPADE uses relu1_1 … relu5_1); give full VGG-19 weights for the "
-                "paper's loss.", stacklevel=2,
-            )
-    enc = VGG19Encoder.from_state_dict(loaded, list(layers))
-    enc.eval()
-    for p in enc.parameters():
-        p.requires_grad_(False)
-    return enc
-
 
 def init_weights(module: nn.Module, *, gain: float = 0.02) -> nn.Module:
     """SPADE's initialisation: xavier-normal (gain 0.02) for plain convs/linears, zero biases.
@@ -159,139 +82,6 @@ def init_weights(module: nn.Module, *, gain: float = 0.02) -> nn.Module:
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
     return module
-
-
-# ----------------------------------------------------------------------------------------- datasets
-_DEFAULT_COLORS = ((0.85, 0.15, 0.15), (0.15, 0.75, 0.2), (0.15, 0.3, 0.9), (0.95, 0.85, 0.2),
-                   (0.6, 0.2, 0.8), (0.2, 0.8, 0.8), (0.95, 0.55, 0.1), (0.5, 0.5, 0.5))
-
-
-class SyntheticLabelDataset(Dataset):
-    """Random label maps of overlapping rectangles, each label painted in its own flat colour.
-
-    Items are ``(labels (H, W) int64, image (3, H, W) float in [0, 1])``; the same ``seed`` gives the
-    same data. Useful to check that a model learns (rendered regions should take their colours).
-
-    Parameters
-    ----------
-    length
-        Number of samples.
-    size
-        Side (H = W) of the maps, or (H, W).
-    num_labels
-        Labels 0 … num_labels − 1 (at most 8 unless ``colors`` is given).
-    colors
-        (num_labels, 3) RGB in [0, 1]; default: distinct saturated colours.
-    noise
-        Std of Gaussian noise added to the photos (0: flat colours).
-    """
-
-    def __init__(self, length: int = 64, *, size: int | tuple[int, int] = 32, num_labels: int = 4,
-                 colors: Sequence[Sequence[float]] | None = None, noise: float = 0.0, seed: int = 0,
-                 rectangles: tuple[int, int] = (2, 5)):
-        h, w = (size, size) if isinstance(size, int) else size
-        if colors is None:
-            if num_labels > len(_DEFAULT_COLORS):
-                raise ValueError(f"num_labels: at most {len(_DEFAULT_COLORS)} without colors=, got {num_labels}.")
-            colors = _DEFAULT_COLORS[:num_labels]
-        self.colors = torch.tensor(colors, dtype=torch.float32)
-        if self.colors.shape != (num_labels, 3):
-            raise ValueError(f"colors: expected shape ({num_labels}, 3), got {tuple(self.colors.shape)}.")
-        self.num_labels = num_labels
-        rng = np.random.default_rng(seed)
-        labels = np.empty((length, h, w), dtype=np.int64)
-        for i in range(length):
-            lab = np.full((h, w), rng.integers(num_labels), dtype=np.int64)
-            for _ in range(rng.integers(rectangles[0], rectangles[1] + 1)):
-                y0, x0 = rng.integers(0, h - h // 4), rng.integers(0, w - w // 4)
-                y1 = rng.integers(y0 + max(2, h // 8), h + 1)
-                x1 = rng.integers(x0 + max(2, w // 8), w + 1)
-                lab[y0:y1, x0:x1] = rng.integers(num_labels)
-            labels[i] = lab
-        self.labels = torch.from_numpy(labels)
-        images = self.colors[self.labels].permute(0, 3, 1, 2).contiguous()
-        if noise > 0:
-            gen = torch.Generator().manual_seed(seed)
-            images = (images + noise * torch.randn(images.shape, generator=gen)).clamp(0, 1)
-        self.images = images
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.labels[index], self.images[index]
-
-
-_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
-_FOLDER_PAIRS = (("images", "labels"), ("train_img", "train_label"), ("img", "label"))
-
-
-class PairedFolderDataset(Dataset):
-    """(photo, label map) pairs from a folder, matched by file name without suffix.
-
-    Layout: ``root/images/*.jpg`` with ``root/labels/*.png`` (also accepted: SPADE's
-    ``train_img``/``train_label`` or ``img``/``label``), and optionally ``root/instances/*.png``.
-    Photos are resized to the config's size (antialiased bilinear), labels and instances by nearest
-    neighbour; ``flip`` mirrors a pair at random. Items: ``(labels, image)`` or, with instances,
-    ``(labels, image, instances)``.
-    """
-
-    def __init__(self, root: str | os.PathLike, *, config: SPADEConfig, flip: bool = True,
-                 image_dir: str | None = None, label_dir: str | None = None, instance_dir: str | None = None):
-        root = Path(root)
-        if not root.is_dir():
-            raise FileNotFoundError(f"data: folder not found: '{root}'.")
-        if image_dir is None or label_dir is None:
-            for i_dir, l_dir in _FOLDER_PAIRS:
-                if (root / i_dir).is_dir() and (root / l_dir).is_dir():
-                    image_dir, label_dir = image_dir or i_dir, label_dir or l_dir
-                    break
-            else:
-                raise FileNotFoundError(
-                    f"data: '{root}' needs an images/ and a labels/ subfolder (photos and label PNGs with "
-                    "matching names); SPADE's train_img/ and train_label/ work too."
-                )
-        if instance_dir is None and (root / "instances").is_dir():
-            instance_dir = "instances"
-
-        def listing(d: str) -> dict[str, Path]:
-            return {p.stem: p for p in sorted((root / d).iterdir()) if p.suffix.lower() in _IMAGE_SUFFIXES}
-
-        images, labels = listing(image_dir), listing(label_dir)
-        instances = listing(instance_dir) if instance_dir else {}
-        names = sorted(set(images) & set(labels))
-        if not names:
-            raise ValueError(
-                f"data: no photo in '{root / image_dir}' has a label map of the same name in '{root / label_dir}'."
-            )
-        unmatched = sorted(set(images) ^ set(labels))
-        if unmatched:
-            warnings.warn(f"data: {len(unmatched)} file(s) without a partner skipped, e.g. {unmatched[:3]}.",
-                          stacklevel=2)
-        if instances and not set(names) <= set(instances):
-            raise ValueError(f"data: '{root / instance_dir}' lacks instance maps for some pairs, e.g. "
-                             f"{sorted(set(names) - set(instances))[:3]}.")
-        self.config = config
-        self.flip = flip
-        self.items = [(images[n], labels[n], instances.get(n)) for n in names]
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, index: int):
-        from ..image import resize_to, to_tensor
-
-        img_path, lab_path, inst_path = self.items[index]
-        size = self.config.image_size
-        image = resize_to(to_tensor(img_path, name="photo"), size)[0]
-        labels = resize_labels(as_label_tensor(lab_path, name=f"labels '{lab_path.name}'", preset=self.config), size)[0]
-        inst = None
-        if inst_path is not None:
-            inst = resize_labels(as_label_tensor(inst_path, name="instances"), size)[0]
-        if self.flip and torch.rand(()) < 0.5:
-            image, labels = image.flip(-1), labels.flip(-1)
-            inst = inst.flip(-1) if inst is not None else None
-        return (labels, image) if inst is None else (labels, image, inst)
 
 
 # ------------------------------------------------------------------------------------------ training
