@@ -5,7 +5,6 @@ Exit codes as the rest of the command: 0 every job done, 1 some job failed, 2 ba
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from ._cli_args import UsageError, add_transfer_options, nonneg_int, positive_int, transfer_kwargs
