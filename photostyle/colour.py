@@ -25,8 +25,8 @@ from typing import Any, Literal, Union
 import numpy as np
 import torch
 
+from .affine import _apply
 from .smoothing import _guided_filter
-from .upsample import _apply
 
 __all__ = ["colour_transfer"]
 

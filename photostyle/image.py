@@ -4,6 +4,7 @@ Inside the library an image is a float tensor of shape ``(B, 3, H, W)`` with val
 (RGB). At the edges it may be a path, a ``PIL.Image``, a numpy array ``(H, W)``, ``(H, W, 3)`` or
 ``(H, W, 4)`` (uint8, uint16 or float in [0, 1]) or a tensor ``(3, H, W)`` / ``(B, 3, H, W)``.
 :func:`to_tensor` converts any of these in; :func:`to_pil` and :func:`to_numpy` convert out.
+Images are written atomically (:func:`save_image`, with :mod:`photostyle.files`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import os
 import re
 import struct
-import tempfile
 import warnings
 import zlib
 from pathlib import Path
@@ -21,6 +21,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
+
+from .files import _umask, atomic_write_path, check_writable
 
 ImageLike = Union[str, os.PathLike, Image.Image, np.ndarray, torch.Tensor]
 
@@ -39,6 +41,9 @@ __all__ = [
     "check_output_path",
     "image_suffixes",
 ]
+
+#: Moved to :mod:`photostyle.files`, still importable from here (tests reach ``image._umask``).
+_REEXPORTED = (_umask,)
 
 
 def _png_header(path: Path) -> tuple[int, int] | None:
@@ -296,24 +301,6 @@ def to_pil(image: torch.Tensor) -> Image.Image:
     return Image.fromarray(to_numpy(image), mode="RGB")
 
 
-def check_writable(path: str | os.PathLike, *, overwrite: bool = False) -> Path:
-    """Raise if ``path`` cannot be written: it exists (and not ``overwrite``), or its directory is
-    missing or read-only. Returns the directory. Nothing is created."""
-    path = Path(path)
-    if path.is_dir():
-        raise IsADirectoryError(f"output '{path}' is a directory; give a file name such as '{path / 'out.png'}'.")
-    if path.exists() and not overwrite:
-        raise FileExistsError(
-            f"output '{path}' already exists; pass overwrite=True (CLI: --overwrite) or choose another path."
-        )
-    parent = path.parent
-    if not parent.is_dir():
-        raise FileNotFoundError(f"output directory '{parent}' does not exist; create it first.")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise PermissionError(f"output directory '{parent}' is not writable; choose another output path.")
-    return parent
-
-
 # Photo formats worth writing a result in (8-bit RGB, no palette reduction); each is offered only
 # where this PIL can write it (WebP, AVIF and JPEG 2000 depend on how PIL was built).
 _PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".ppm", ".tga", ".jp2",
@@ -385,65 +372,6 @@ def check_output_path(path: str | os.PathLike, *, overwrite: bool = False) -> Pa
     _image_format(path)
     check_writable(path, overwrite=overwrite)
     return path
-
-
-def _umask() -> int:
-    """The process's umask, read without changing it where Linux allows (``/proc/self/status``)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o022)  # elsewhere: read it by setting it, and put it straight back
-    os.umask(mask)
-    return mask
-
-
-class atomic_write_path:
-    """Context manager giving a temporary path beside ``path``, renamed onto it on success.
-
-    Nothing is left behind on failure, and an existing file is refused unless ``overwrite``. The
-    file gets the permissions any new file would (``0o666 & ~umask``), or those of the file it replaces.
-    """
-
-    def __init__(self, path: str | os.PathLike, *, overwrite: bool = False):
-        self.path = Path(path)
-        self.overwrite = overwrite
-        self.tmp: Path | None = None
-
-    def __enter__(self) -> Path:
-        path = self.path
-        parent = check_writable(path, overwrite=self.overwrite)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=parent)
-        try:
-            # mkstemp creates the file with mode 0600; give it the mode open() would have.
-            try:
-                mode = path.stat().st_mode & 0o7777
-            except OSError:
-                mode = 0o666 & ~_umask()
-            if hasattr(os, "fchmod"):
-                os.fchmod(fd, mode)
-            else:  # Windows
-                os.chmod(tmp, mode)
-        finally:
-            os.close(fd)
-        self.tmp = Path(tmp)
-        return self.tmp
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if self.tmp is None:
-            return
-        if exc_type is not None:
-            self.tmp.unlink(missing_ok=True)
-            return
-        try:
-            if not self.overwrite and self.path.exists():
-                raise FileExistsError(f"output '{self.path}' appeared while writing; nothing was overwritten.")
-            os.replace(self.tmp, self.path)
-        finally:
-            self.tmp.unlink(missing_ok=True)
 
 
 def save_image(image: ImageLike, path: str | os.PathLike, *, overwrite: bool = False) -> Path:

@@ -12,11 +12,9 @@ References
 
 from __future__ import annotations
 
-import math
-import numbers
-from typing import Any
-
 import torch
+
+from ._checks import check_image, check_integer, check_positive, check_same_grid, got
 
 __all__ = [
     "box_filter",
@@ -26,67 +24,6 @@ __all__ = [
     "GuidedFilter",
     "BestLocalAffine",
 ]
-
-
-# --------------------------------------------------------------------------------------------------
-# input checks
-# --------------------------------------------------------------------------------------------------
-
-
-def _got(value: Any) -> str:
-    text = repr(value)
-    if len(text) > 60:
-        text = text[:57] + "..."
-    return f"{text} ({type(value).__name__})"
-
-
-def _check_radius(name: str, value: Any, *, example: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer >= 0, got {_got(value)}; pass e.g. {name}={example}.")
-    if value < 0:
-        raise ValueError(f"{name} must be an integer >= 0, got {value}; pass e.g. {name}={example}.")
-    return int(value)
-
-
-def _check_positive(name: str, value: Any, *, example: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a positive real number, got {_got(value)}; pass e.g. {name}={example}.")
-    value = float(value)
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value}; pass e.g. {name}={example}.")
-    return value
-
-
-def _check_image(name: str, x: Any, *, channels: tuple[int, ...] | None = None) -> torch.Tensor:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch tensor of shape (B, C, H, W), got {type(x).__name__}.")
-    if x.ndim != 4:
-        raise ValueError(
-            f"{name} must be 4-D (B, C, H, W), got shape {tuple(x.shape)}; add a batch axis with {name}[None]."
-        )
-    if not x.is_floating_point():
-        raise TypeError(f"{name} must be a float tensor in [0, 1], got dtype {x.dtype}; convert with .float() / 255.")
-    if channels is not None and x.shape[1] not in channels:
-        wanted = " or ".join(str(c) for c in channels)
-        raise ValueError(
-            f"{name} must have {wanted} channels, got shape {tuple(x.shape)} ({x.shape[1]} channels); "
-            + ("repeat a grey image with .expand(-1, 3, -1, -1)." if 3 in channels else "pass a matching image.")
-        )
-    return x
-
-
-def _check_same_grid(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor, *, channels: bool) -> None:
-    same = a.shape == b.shape if channels else (a.shape[0] == b.shape[0] and a.shape[2:] == b.shape[2:])
-    if not same:
-        what = "shape" if channels else "batch size and height/width"
-        raise ValueError(
-            f"{name_a} and {name_b} must have the same {what}, got {tuple(a.shape)} and {tuple(b.shape)}; "
-            "resize one to the other (photostyle.image.resize_to)."
-        )
-    if a.device != b.device:
-        raise ValueError(
-            f"{name_a} is on {a.device} but {name_b} is on {b.device}; move both to one device with .to(device)."
-        )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -132,10 +69,10 @@ def box_filter(x: torch.Tensor, radius: int) -> torch.Tensor:
         Same shape, dtype and device as ``x``.
     """
     if not isinstance(x, torch.Tensor) or x.ndim < 2:
-        raise TypeError(f"x must be a tensor of shape (..., H, W), got {_got(x)}.")
+        raise TypeError(f"x: expected a tensor of shape (..., H, W), got {got(x)}.")
     if not x.is_floating_point():
-        raise TypeError(f"x must be a float tensor, got dtype {x.dtype}; convert with .float().")
-    radius = _check_radius("radius", radius, example=2)
+        raise TypeError(f"x: expected a float tensor, got dtype {x.dtype}; convert with .float().")
+    radius = check_integer("radius", radius, minimum=0, example=2)
     s, count = _box_sum(x, radius)
     return s / count
 
@@ -184,11 +121,11 @@ def guided_filter(guide: torch.Tensor, src: torch.Tensor, *, radius: int, eps: f
     torch.Tensor
         Shape (B, C, H, W), dtype of ``guide`` and ``src`` promoted, on their device.
     """
-    guide = _check_image("guide", guide, channels=(1, 3))
-    src = _check_image("src", src)
-    _check_same_grid("guide", guide, "src", src, channels=False)
-    radius = _check_radius("radius", radius, example=2)
-    eps = _check_positive("eps", eps, example=0.01)
+    guide = check_image("guide", guide, channels=(1, 3))
+    src = check_image("src", src, channels=None)
+    check_same_grid("guide", guide, "src", src, channels=False)
+    radius = check_integer("radius", radius, minimum=0, example=2)
+    eps = check_positive("eps", eps, example=0.01)
     dtype = torch.promote_types(guide.dtype, src.dtype)
     guide, src = guide.to(dtype), src.to(dtype)
     return _guided_filter(guide, src, radius, eps)
@@ -348,16 +285,16 @@ def best_local_affine(
         [0, 1]. The fit is computed in float64 on CPU and CUDA, the filter in the input dtype.
         Not differentiable (computed under ``torch.no_grad()``): it is a post-processing step.
     """
-    output = _check_image("output", output, channels=(3,))
-    content = _check_image("content", content, channels=(3,))
-    _check_same_grid("output", output, "content", content, channels=True)
-    patch_radius = _check_radius("patch_radius", patch_radius, example=1)
-    ridge = _check_positive("ridge", ridge, example=1e-3)
-    filter_radius = _check_radius("filter_radius", filter_radius, example=15)
+    output = check_image("output", output, channels=(3,))
+    content = check_image("content", content, channels=(3,))
+    check_same_grid("output", output, "content", content, channels=True)
+    patch_radius = check_integer("patch_radius", patch_radius, minimum=0, example=1)
+    ridge = check_positive("ridge", ridge, example=1e-3)
+    filter_radius = check_integer("filter_radius", filter_radius, minimum=0, example=15)
     if sigma_spatial is None:
         sigma_spatial = max(filter_radius / 3.0, 1e-3)
-    sigma_spatial = _check_positive("sigma_spatial", sigma_spatial, example=5.0)
-    sigma_range = _check_positive("sigma_range", sigma_range, example=0.01)
+    sigma_spatial = check_positive("sigma_spatial", sigma_spatial, example=5.0)
+    sigma_range = check_positive("sigma_range", sigma_range, example=0.01)
 
     with torch.no_grad():
         return _best_local_affine(output, content, patch_radius, ridge, filter_radius, sigma_spatial, sigma_range)
@@ -402,11 +339,11 @@ def posterization_refine(
     torch.Tensor
         Shape (B, 3, H, W), clamped to [0, 1], dtype of the inputs (promoted).
     """
-    result = _check_image("result", result, channels=(3,))
-    content = _check_image("content", content, channels=(3,))
-    _check_same_grid("result", result, "content", content, channels=True)
-    radius = _check_radius("radius", radius, example=8)
-    eps = _check_positive("eps", eps, example=0.01)
+    result = check_image("result", result, channels=(3,))
+    content = check_image("content", content, channels=(3,))
+    check_same_grid("result", result, "content", content, channels=True)
+    radius = check_integer("radius", radius, minimum=0, example=8)
+    eps = check_positive("eps", eps, example=0.01)
     dtype = torch.promote_types(result.dtype, content.dtype)
     content = content.to(dtype)
     detail = content - _guided_filter(content, content, radius, eps)
@@ -423,8 +360,8 @@ class GuidedFilter(torch.nn.Module):
 
     def __init__(self, *, radius: int, eps: float):
         super().__init__()
-        self.radius = _check_radius("radius", radius, example=2)
-        self.eps = _check_positive("eps", eps, example=0.01)
+        self.radius = check_integer("radius", radius, minimum=0, example=2)
+        self.eps = check_positive("eps", eps, example=0.01)
 
     def forward(self, guide: torch.Tensor, src: torch.Tensor) -> torch.Tensor:
         """guide (B, 3|1, H, W), src (B, C, H, W) → (B, C, H, W)."""
@@ -442,13 +379,13 @@ class BestLocalAffine(torch.nn.Module):
         sigma_spatial: float | None = None, sigma_range: float = 0.01,
     ):
         super().__init__()
-        self.patch_radius = _check_radius("patch_radius", patch_radius, example=1)
-        self.ridge = _check_positive("ridge", ridge, example=1e-3)
-        self.filter_radius = _check_radius("filter_radius", filter_radius, example=15)
+        self.patch_radius = check_integer("patch_radius", patch_radius, minimum=0, example=1)
+        self.ridge = check_positive("ridge", ridge, example=1e-3)
+        self.filter_radius = check_integer("filter_radius", filter_radius, minimum=0, example=15)
         self.sigma_spatial = (
-            None if sigma_spatial is None else _check_positive("sigma_spatial", sigma_spatial, example=5.0)
+            None if sigma_spatial is None else check_positive("sigma_spatial", sigma_spatial, example=5.0)
         )
-        self.sigma_range = _check_positive("sigma_range", sigma_range, example=0.01)
+        self.sigma_range = check_positive("sigma_range", sigma_range, example=0.01)
 
     def forward(self, output: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
         """output, content (B, 3, H, W) in [0, 1] → reconstruction (B, 3, H, W) in [0, 1]."""

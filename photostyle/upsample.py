@@ -8,12 +8,9 @@ edges and texture are the photo's own at any size.
 
 Three steps, each public, and :func:`upsample_result` composing them:
 
-1. :func:`fit_affine` (working size): per-pixel ridge fit over (2r+1)² windows, the ridge pulling the
-   colour matrix toward the image's global colour matrix (so a window without contrast takes the global
-   colour map, and an output that is an exact global affine function of the content is recovered
-   exactly), then the coefficients are averaged over the windows covering each pixel (He et al.'s
-   guided filter), weighted by how well each window's model fits (windows across an edge between two
-   colour models fit badly and count little, which keeps edges sharp).
+1. :func:`fit_affine` (working size, in :mod:`photostyle.affine`): per-pixel ridge fit over (2r+1)²
+   windows, the coefficients averaged over the windows covering each pixel, weighted by how well each
+   window's model fits (so edges stay sharp).
 2. :func:`upsample_affine` (full size): bilinear interpolation of the coefficients (He & Sun's fast
    guided filter, ``mode="bilinear"``) or joint-bilateral upsampling (``mode="bilateral"``, Kopf et al.
    2007, in the spirit of Chen et al.'s bilateral guided upsampling): each full-resolution pixel takes the
@@ -23,10 +20,9 @@ Three steps, each public, and :func:`upsample_result` composing them:
    needs are touched, the full-resolution coefficients never exist, and the result is written into one
    preallocated array (float tensor or uint8 array). Memory: the output plus a fixed strip workspace
    (:func:`estimate_memory`).
-3. :func:`apply_affine`: apply coefficients to a content image of the same size.
+3. :func:`apply_affine` (in :mod:`photostyle.affine`): apply coefficients to a content image of the same size.
 
-Coefficient layout: a tensor (B, 12, h, w); channel ``4·c + k`` holds ``A[c, k]`` for k < 3 (output
-channel c, input channel k) and the offset ``b[c]`` for k = 3.
+Coefficients: a tensor (B, 12, h, w), laid out as :mod:`photostyle.affine` says.
 
 References
 ----------
@@ -39,14 +35,13 @@ References
 
 from __future__ import annotations
 
-import math
-import numbers
 from typing import Any, Literal, Union
 
 import numpy as np
 import torch
 
-from .smoothing import _box_sum, _fit_local_affine, _joint_bilateral
+from ._checks import check_image, check_integer, check_one_of, check_positive, check_same_grid, got
+from .affine import Smoothing, _check_coefficients, apply_affine, fit_affine
 
 __all__ = [
     "fit_affine",
@@ -56,7 +51,6 @@ __all__ = [
     "estimate_memory",
 ]
 
-Smoothing = Literal["weighted", "box", "bilateral", "none"]
 Mode = Literal["bilateral", "bilinear"]
 Output = Literal["tensor", "uint8"]
 ContentLike = Union[torch.Tensor, np.ndarray]
@@ -64,9 +58,6 @@ ContentLike = Union[torch.Tensor, np.ndarray]
 # Full-resolution pixels processed per strip unless strip_rows is given (about 2^20: ~100 MB of float32
 # workspace, independent of the output size).
 STRIP_PIXELS = 1 << 20
-# "weighted" smoothing weighs each window by 1 / (residual + eps·_TAU): a floor well below the ridge, so
-# that windows across an edge between two colour models (residual >> floor) barely count.
-_TAU = 0.01
 # Floats of workspace per strip pixel (gathered coefficients of one neighbour, guide colours, weights,
 # the content strip, the accumulator); measured peak of the strip loop, rounded up.
 _WORKSPACE_FLOATS_PER_PIXEL = 40
@@ -79,72 +70,10 @@ _FIT_FLOATS_PER_PIXEL = 120
 # --------------------------------------------------------------------------------------------------
 
 
-def _got(value: Any) -> str:
-    text = repr(value)
-    if len(text) > 60:
-        text = text[:57] + "..."
-    return f"{text} ({type(value).__name__})"
-
-
-def _check_int(name: str, value: Any, *, minimum: int, example: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name}: expected an integer >= {minimum}, got {_got(value)}; pass e.g. {name}={example}.")
-    if value < minimum:
-        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value}; pass e.g. {name}={example}.")
-    return int(value)
-
-
-def _check_positive(name: str, value: Any, *, example: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name}: expected a positive real number, got {_got(value)}; pass e.g. {name}={example}.")
-    value = float(value)
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name}: expected a finite number > 0, got {value}; pass e.g. {name}={example}.")
-    return value
-
-
-def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
-    if not isinstance(value, str) or value not in choices:
-        listed = ", ".join(repr(c) for c in choices)
-        raise ValueError(f"{name}: expected one of {listed}, got {_got(value)}.")
-    return value
-
-
-def _check_image(name: str, x: Any) -> torch.Tensor:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name}: expected a torch tensor of shape (B, 3, H, W), got {type(x).__name__}.")
-    if x.ndim != 4 or x.shape[1] != 3:
-        raise ValueError(
-            f"{name}: expected shape (B, 3, H, W), got {tuple(x.shape)}; "
-            f"add a batch axis with {name}[None] or repeat a grey image to 3 channels."
-        )
-    if not x.is_floating_point():
-        raise TypeError(f"{name}: expected a float tensor in [0, 1], got dtype {x.dtype}; convert with .float() / 255.")
-    if x.shape[2] < 1 or x.shape[3] < 1:
-        raise ValueError(f"{name}: expected a non-empty image, got shape {tuple(x.shape)}.")
-    return x
-
-
-def _check_coefficients(coefficients: Any) -> torch.Tensor:
-    if not isinstance(coefficients, torch.Tensor):
-        raise TypeError(
-            f"coefficients: expected a torch tensor of shape (B, 12, h, w), got {type(coefficients).__name__}; "
-            "make one with fit_affine(output, content)."
-        )
-    if coefficients.ndim != 4 or coefficients.shape[1] != 12:
-        raise ValueError(
-            f"coefficients: expected shape (B, 12, h, w) (a 3x4 affine model per pixel), got "
-            f"{tuple(coefficients.shape)}; make them with fit_affine(output, content)."
-        )
-    if not coefficients.is_floating_point():
-        raise TypeError(f"coefficients: expected a float tensor, got dtype {coefficients.dtype}.")
-    return coefficients
-
-
 def _check_content_full(content_full: Any) -> tuple[int, int, int]:
     """Validate the full-resolution content; return (B, H, W)."""
     if isinstance(content_full, torch.Tensor):
-        _check_image("content_full", content_full)
+        check_image("content_full", content_full)
         return content_full.shape[0], content_full.shape[2], content_full.shape[3]
     if isinstance(content_full, np.ndarray):
         if content_full.ndim != 3 or content_full.shape[2] != 3:
@@ -182,165 +111,6 @@ def _check_sizes(small: tuple[int, int], full: tuple[int, int], *, small_name: s
             "with photostyle.image.long_side_shape(full_shape, size)."
         )
 
-
-# --------------------------------------------------------------------------------------------------
-# fit at the working size
-# --------------------------------------------------------------------------------------------------
-
-
-def _global_colour_matrix(output: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
-    """Least-squares 3x3 colour matrix of ``output ≈ A·content + b`` over the whole image, (B, 3, 3)."""
-    b = content.shape[0]
-    x = content.reshape(b, 3, -1)
-    y = output.reshape(b, 3, -1)
-    xc = x - x.mean(dim=2, keepdim=True)
-    yc = y - y.mean(dim=2, keepdim=True)
-    n = x.shape[2]
-    cxx = xc @ xc.transpose(1, 2) / n  # (B, 3, 3)
-    cxy = xc @ yc.transpose(1, 2) / n  # (B, 3, 3) [input i, output c]
-    # a tiny ridge relative to the contrast keeps a flat image solvable and leaves any real image exact
-    ridge = 1e-9 * (cxx.diagonal(dim1=1, dim2=2).sum(dim=1) + 1e-12)
-    eye = torch.eye(3, dtype=cxx.dtype, device=cxx.device)
-    a = torch.linalg.solve(cxx + ridge[:, None, None] * eye, cxy)  # [i, c]
-    return a.transpose(1, 2)  # rows A_c
-
-
-def fit_affine(
-    output: torch.Tensor, content: torch.Tensor, *, radius: int = 1, eps: float = 1e-4,
-    smoothing: Smoothing = "weighted", prior: Literal["global", "zero"] = "global",
-    filter_radius: int = 15, sigma_spatial: float | None = None, sigma_range: float = 0.01,
-) -> torch.Tensor:
-    """Fit the per-pixel 3x4 affine colour model ``output ≈ A·content + b`` at the working size.
-
-    Each (2·radius+1)² window gets the ridge-regularised least-squares affine map from the content's
-    colours to the output's (neighbours outside the image skipped); the ridge ``eps`` pulls ``A`` toward
-    ``prior``. The windows' coefficients are then averaged per pixel (``smoothing``).
-
-    Parameters
-    ----------
-    output : torch.Tensor
-        The result at the working size, shape (B, 3, h, w), values in [0, 1].
-    content : torch.Tensor
-        The content at the working size, same shape and device, values in [0, 1].
-    radius : int, keyword-only
-        Window radius r >= 0 of the fit (default 1: 3x3 windows, as the matting Laplacian's).
-    eps : float, keyword-only
-        Ridge > 0 on the colour matrix (default 1e-4, in squared intensity units: windows whose
-        contrast is below ~0.01 follow the prior).
-    smoothing : {"weighted", "box", "bilateral", "none"}, keyword-only
-        How each pixel's coefficients combine the windows covering it: ``"box"`` their plain mean over
-        the (2r+1)² windows (He et al.'s guided filter); ``"weighted"`` (default) the mean weighted by
-        ``1 / (residual + eps)``, where residual is the window's mean squared fit error (windows that
-        straddle a boundary between two colour models count little: sharper edges); ``"bilateral"``
-        Luan et al.'s joint-bilateral filter with the content as guide (``filter_radius``,
-        ``sigma_spatial``, ``sigma_range``; slow for large radii); ``"none"`` each pixel's own window.
-    prior : {"global", "zero"}, keyword-only
-        Toward what the ridge pulls ``A``: the image's global least-squares colour matrix (default; a
-        window without contrast then maps colours as the whole image does, and an output that is an
-        exact global affine function of the content is recovered exactly) or zero (Luan et al.'s and
-        He et al.'s ridge: such windows become constant).
-    filter_radius, sigma_spatial, sigma_range : keyword-only
-        The joint-bilateral filter's settings, used only with ``smoothing="bilateral"`` (defaults 15,
-        ``filter_radius / 3``, 0.01, as :func:`photostyle.smoothing.best_local_affine`).
-
-    Returns
-    -------
-    torch.Tensor
-        Coefficients of shape (B, 12, h, w) (channel ``4c + k``: ``A[c, k]`` for k < 3, ``b[c]`` for
-        k = 3), in the inputs' dtype (promoted) and on their device. The fit runs in float64 on CPU and
-        CUDA. Not differentiable (computed under ``torch.no_grad()``).
-    """
-    output = _check_image("output", output)
-    content = _check_image("content", content)
-    if output.shape != content.shape:
-        raise ValueError(
-            f"output and content: expected the same shape, got {tuple(output.shape)} and {tuple(content.shape)}; "
-            "fit at the working size, with the content resized to the result's size."
-        )
-    if output.device != content.device:
-        raise ValueError(
-            f"output and content: expected one device, got {output.device} and {content.device}; "
-            "move both with .to(device)."
-        )
-    radius = _check_int("radius", radius, minimum=0, example=1)
-    eps = _check_positive("eps", eps, example=1e-4)
-    smoothing = _check_choice("smoothing", smoothing, ("weighted", "box", "bilateral", "none"))
-    prior = _check_choice("prior", prior, ("global", "zero"))
-    filter_radius = _check_int("filter_radius", filter_radius, minimum=0, example=15)
-    if sigma_spatial is None:
-        sigma_spatial = max(filter_radius / 3.0, 1e-3)
-    sigma_spatial = _check_positive("sigma_spatial", sigma_spatial, example=5.0)
-    sigma_range = _check_positive("sigma_range", sigma_range, example=0.01)
-
-    dtype = torch.promote_types(output.dtype, content.dtype)
-    fit_dtype = torch.float64 if content.device.type in ("cpu", "cuda") else dtype
-    with torch.no_grad():
-        x = content.detach().to(fit_dtype)
-        y = output.detach().to(fit_dtype)
-        a0 = _global_colour_matrix(y, x) if prior == "global" else None
-        if smoothing == "weighted":
-            coef, residual = _fit_local_affine(y, x, radius, eps, prior=a0, return_residual=True)
-            weight = 1.0 / (residual + eps * _TAU)
-            num, _ = _box_sum(coef * weight, radius)
-            den, _ = _box_sum(weight, radius)
-            coef = num / den
-        else:
-            coef = _fit_local_affine(y, x, radius, eps, prior=a0)
-            if smoothing == "box":
-                s, n = _box_sum(coef, radius)
-                coef = s / n
-        coef = coef.to(dtype)
-        if smoothing == "bilateral":
-            coef = _joint_bilateral(coef, content.detach().to(dtype), filter_radius, sigma_spatial, sigma_range)
-    return coef
-
-
-# --------------------------------------------------------------------------------------------------
-# apply
-# --------------------------------------------------------------------------------------------------
-
-
-def _apply(coef: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """``A·x + b`` per pixel: coef (B, 12, ...), x (B, 3, ...) → (B, 3, ...)."""
-    out = []
-    for c in range(3):
-        k = 4 * c
-        out.append(coef[:, k] * x[:, 0] + coef[:, k + 1] * x[:, 1] + coef[:, k + 2] * x[:, 2] + coef[:, k + 3])
-    return torch.stack(out, dim=1)
-
-
-def apply_affine(coefficients: torch.Tensor, content: torch.Tensor, *, clamp: bool = True) -> torch.Tensor:
-    """Apply per-pixel affine colour models to a content image of the same size.
-
-    Parameters
-    ----------
-    coefficients : torch.Tensor
-        Shape (B, 12, H, W), as returned by :func:`fit_affine`.
-    content : torch.Tensor
-        Shape (B, 3, H, W), values in [0, 1], same device.
-    clamp : bool, keyword-only
-        Clamp the result to [0, 1] (default True).
-
-    Returns
-    -------
-    torch.Tensor
-        ``A·content + b`` per pixel, shape (B, 3, H, W), dtype of the inputs (promoted).
-    """
-    coefficients = _check_coefficients(coefficients)
-    content = _check_image("content", content)
-    if coefficients.shape[0] != content.shape[0] or coefficients.shape[2:] != content.shape[2:]:
-        raise ValueError(
-            f"coefficients and content: expected the same batch size and height/width, got "
-            f"{tuple(coefficients.shape)} and {tuple(content.shape)}; for a larger content use upsample_affine."
-        )
-    if coefficients.device != content.device:
-        raise ValueError(
-            f"coefficients and content: expected one device, got {coefficients.device} and {content.device}; "
-            "move both with .to(device)."
-        )
-    dtype = torch.promote_types(coefficients.dtype, content.dtype)
-    out = _apply(coefficients.to(dtype), content.to(dtype))
-    return out.clamp_(0.0, 1.0) if clamp else out
 
 
 # --------------------------------------------------------------------------------------------------
@@ -475,11 +245,11 @@ def upsample_affine(
     """
     coefficients = _check_coefficients(coefficients)
     b, big_h, big_w = _check_content_full(content_full)
-    mode = _check_choice("mode", mode, ("bilateral", "bilinear"))
-    output = _check_choice("output", output, ("tensor", "uint8"))
-    sigma_range = _check_positive("sigma_range", sigma_range, example=0.05)
+    mode = check_one_of("mode", mode, ("bilateral", "bilinear"))
+    output = check_one_of("output", output, ("tensor", "uint8"))
+    sigma_range = check_positive("sigma_range", sigma_range, example=0.05)
     if strip_rows is not None:
-        strip_rows = _check_int("strip_rows", strip_rows, minimum=1, example=256)
+        strip_rows = check_integer("strip_rows", strip_rows, minimum=1, example=256)
     if coefficients.shape[0] != b:
         raise ValueError(
             f"coefficients and content_full: expected the same batch size, got {coefficients.shape[0]} and {b}."
@@ -500,7 +270,7 @@ def upsample_affine(
                 "content_small: expected the working-size content (B, 3, h, w) for mode='bilateral', got None; "
                 "pass content_small=... or use mode='bilinear'."
             )
-        content_small = _check_image("content_small", content_small)
+        content_small = check_image("content_small", content_small)
         if content_small.shape[0] != b or tuple(content_small.shape[2:]) != (h, w):
             raise ValueError(
                 f"content_small: expected shape {(b, 3, h, w)} (the coefficients' size), got "
@@ -583,19 +353,19 @@ def estimate_memory(
         Estimated peak bytes (an upper bound within ~20 %, measured in ``benchmarks/bench_upsample.py``).
     """
     if not isinstance(shape, (tuple, list)) or len(shape) != 2:
-        raise TypeError(f"shape: expected (H, W), got {_got(shape)}.")
-    big_h = _check_int("shape[0]", shape[0], minimum=1, example=3000)
-    big_w = _check_int("shape[1]", shape[1], minimum=1, example=4000)
+        raise TypeError(f"shape: expected (H, W), got {got(shape)}.")
+    big_h = check_integer("shape[0]", shape[0], minimum=1, example=3000)
+    big_w = check_integer("shape[1]", shape[1], minimum=1, example=4000)
     if not isinstance(working_shape, (tuple, list)) or len(working_shape) != 2:
-        raise TypeError(f"working_shape: expected (h, w), got {_got(working_shape)}.")
-    h = _check_int("working_shape[0]", working_shape[0], minimum=1, example=384)
-    w = _check_int("working_shape[1]", working_shape[1], minimum=1, example=512)
-    output = _check_choice("output", output, ("tensor", "uint8"))
-    batch = _check_int("batch", batch, minimum=1, example=1)
+        raise TypeError(f"working_shape: expected (h, w), got {got(working_shape)}.")
+    h = check_integer("working_shape[0]", working_shape[0], minimum=1, example=384)
+    w = check_integer("working_shape[1]", working_shape[1], minimum=1, example=512)
+    output = check_one_of("output", output, ("tensor", "uint8"))
+    batch = check_integer("batch", batch, minimum=1, example=1)
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
-        raise TypeError(f"dtype: expected a floating torch dtype, got {_got(dtype)}.")
+        raise TypeError(f"dtype: expected a floating torch dtype, got {got(dtype)}.")
     if strip_rows is not None:
-        strip_rows = _check_int("strip_rows", strip_rows, minimum=1, example=256)
+        strip_rows = check_integer("strip_rows", strip_rows, minimum=1, example=256)
     item = torch.empty((), dtype=dtype).element_size()
     rows = min(big_h, strip_rows if strip_rows is not None else max(1, STRIP_PIXELS // big_w))
     out_bytes = batch * 3 * big_h * big_w * (1 if output == "uint8" else item)
@@ -645,13 +415,10 @@ def upsample_result(
     >>> full = upsample_result(result, content_small, content_full)           # doctest: +SKIP
     >>> photo = upsample_result(result, content_small, read_image(path), output="uint8")  # doctest: +SKIP
     """
-    result_small = _check_image("result_small", result_small)
-    content_small = _check_image("content_small", content_small)
-    if result_small.shape != content_small.shape:
-        raise ValueError(
-            f"result_small and content_small: expected the same shape, got {tuple(result_small.shape)} and "
-            f"{tuple(content_small.shape)}; resize the content to the result's working size."
-        )
+    result_small = check_image("result_small", result_small)
+    content_small = check_image("content_small", content_small)
+    check_same_grid("result_small", result_small, "content_small", content_small,
+                    fix="resize the content to the result's working size")
     b, big_h, big_w = _check_content_full(content_full)
     if b != result_small.shape[0]:
         raise ValueError(
@@ -659,9 +426,9 @@ def upsample_result(
         )
     h, w = result_small.shape[2:]
     _check_sizes((h, w), (big_h, big_w), small_name="result_small")
-    output = _check_choice("output", output, ("tensor", "uint8"))
+    output = check_one_of("output", output, ("tensor", "uint8"))
     if max_bytes is not None:
-        max_bytes = _check_int("max_bytes", max_bytes, minimum=1, example=6 * 2**30)
+        max_bytes = check_integer("max_bytes", max_bytes, minimum=1, example=6 * 2**30)
         dtype = torch.promote_types(result_small.dtype, content_small.dtype)
         need = estimate_memory((big_h, big_w), working_shape=(h, w), output=output, dtype=dtype, batch=b,
                                strip_rows=strip_rows)

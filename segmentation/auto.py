@@ -274,7 +274,7 @@ def auto_segment(
     ImportError
         ``method="semantic"`` without the ``tflite`` package (``pip install photostyle[semantic]``).
     """
-    from .semantic import photo_rgb
+    from .segmenter import photo_rgb
 
     if method not in ("auto", "semantic", "cluster"):
         raise ValueError(f"method must be 'auto', 'semantic' or 'cluster', got {got(method)}.")
@@ -326,7 +326,8 @@ def auto_segment(
 
 def _semantic_available(model: Any) -> tuple[str, str]:
     """("semantic", "") when the network can run without downloading, else ("cluster", why + how)."""
-    from .semantic import MODEL_FILE_NAME, SEG_MODEL_ENV_VAR, SemanticSegmenter, _hub_path, find_segmentation_model
+    from .model_file import MODEL_FILE_NAME, SEG_MODEL_ENV_VAR, _hub_path, find_segmentation_model
+    from .segmenter import SemanticSegmenter
 
     if isinstance(model, SemanticSegmenter):
         return "semantic", ""

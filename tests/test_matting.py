@@ -258,12 +258,17 @@ def test_loss_on_cuda_matches_cpu(rng):
         (torch.zeros(2, 3, 5, 5), {}, ValueError, r"expected one image.*batch of shape \(2, 3, 5, 5\)"),
         (torch.zeros(4, 5, 5), {}, ValueError, r"got \(4, 5, 5\); tensors are channels-first"),
         (np.full((5, 5, 3), np.nan), {}, ValueError, r"NaN"),
-        (np.full((5, 5, 3), 200.0), {}, ValueError, r"\[0, 1\].*divide 8-bit data by 255"),
-        (np.zeros((5, 5, 3)), {"eps": 0.0}, ValueError, r"eps must be a finite number > 0, got 0.0"),
-        (np.zeros((5, 5, 3)), {"eps": -1e-7}, ValueError, r"eps must be .* > 0, got -1e-07"),
-        (np.zeros((5, 5, 3)), {"eps": "small"}, TypeError, r"eps must be a positive real number"),
-        (np.zeros((5, 5, 3)), {"radius": 0}, ValueError, r"radius must be >= 1, got 0"),
-        (np.zeros((5, 5, 3)), {"radius": 1.5}, TypeError, r"radius must be an integer"),
+        (np.full((5, 5, 3), 200.0), {}, ValueError,
+         r"image: expected float values in \[0, 1\], got values in \[0, 200\]; divide 8-bit data by 255"),
+        (np.zeros((5, 5, 3)), {"eps": 0.0}, ValueError,
+         r"eps: expected a finite number > 0, got 0.0; pass e.g. eps=1e-7 \(the paper's value; it regularises "
+         r"each window's colour covariance\)\.$"),
+        (np.zeros((5, 5, 3)), {"eps": -1e-7}, ValueError, r"eps: expected a finite number > 0, got -1e-07; pass e.g."),
+        (np.zeros((5, 5, 3)), {"eps": "small"}, TypeError,
+         r"eps: expected a positive real number, got 'small' \(str\); pass e.g. eps=1e-7"),
+        (np.zeros((5, 5, 3)), {"radius": 0}, ValueError,
+         r"radius: expected an integer >= 1, got 0; pass e.g. radius=1 \(3x3 windows\)\.$"),
+        (np.zeros((5, 5, 3)), {"radius": 1.5}, TypeError, r"radius: expected an integer >= 1, got 1.5 \(float\)"),
         ([[0.0] * 5] * 5, {}, TypeError, r"expected a numpy array .* got list"),
         (np.zeros((5, 5, 3), dtype=np.int64), {}, TypeError, r"unsupported array dtype int64"),
     ],
@@ -277,11 +282,11 @@ def test_loss_bad_input(rng):
     lap = matting_laplacian(rng.random((5, 6, 3)))
     with pytest.raises(ValueError, match=r"image is 5x7 = 35 pixels but the Laplacian is for 30 pixels"):
         photorealism_loss(torch.rand(1, 3, 5, 7), lap)
-    with pytest.raises(ValueError, match=r"\(C, H, W\) or \(B, C, H, W\), got \(30,\)"):
+    with pytest.raises(ValueError, match=r"image: expected shape \(C, H, W\) or \(B, C, H, W\), got \(30,\)"):
         photorealism_loss(torch.rand(30), lap)
-    with pytest.raises(TypeError, match=r"laplacian must be a sparse \(N, N\) matrix, got list"):
+    with pytest.raises(TypeError, match=r"laplacian: expected a sparse \(N, N\) matrix, got list"):
         photorealism_loss(torch.rand(1, 3, 5, 6), [[1.0]])
-    with pytest.raises(TypeError, match=r"must be a float tensor"):
+    with pytest.raises(TypeError, match=r"image: expected a float tensor in \[0, 1\], got dtype torch.uint8"):
         photorealism_loss(torch.zeros(1, 3, 5, 6, dtype=torch.uint8), lap)
-    with pytest.raises(TypeError, match=r"scipy.sparse matrix or a torch sparse tensor, got str"):
+    with pytest.raises(TypeError, match=r"laplacian: expected a scipy.sparse matrix or a torch sparse tensor, got str"):
         laplacian_to_torch("L")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 
 import numpy as np
 import pytest
@@ -269,34 +270,39 @@ def test_cuda_matches_cpu():
 # -- bad input -------------------------------------------------------------------------------------
 
 
+def _raises(exc, message, fn, *args, **kwargs):
+    with pytest.raises(exc, match=re.escape(message)):
+        fn(*args, **kwargs)
+
+
 def test_bad_input_messages():
     img = torch.rand(1, 3, 6, 7)
-    same_shape = r"output and content must have the same shape, got \(1, 3, 6, 7\) and \(1, 3, 6, 8\); resize"
-    with pytest.raises(ValueError, match=same_shape):
-        best_local_affine(img, torch.rand(1, 3, 6, 8))
-    with pytest.raises(ValueError, match=r"content must be 4-D \(B, C, H, W\), got shape \(3, 6, 7\); add a batch"):
-        best_local_affine(img, img[0])
-    with pytest.raises(ValueError, match=r"content must have 3 channels, got shape \(1, 1, 6, 7\).*expand"):
-        best_local_affine(img, img[:, :1])
-    with pytest.raises(ValueError, match=r"guide must have 1 or 3 channels, got shape \(1, 2, 6, 7\)"):
-        guided_filter(img[:, :2], img, radius=1, eps=0.01)
-    with pytest.raises(ValueError, match=r"guide and src must have the same batch size and height/width"):
-        guided_filter(img, torch.rand(1, 3, 5, 7), radius=1, eps=0.01)
-    with pytest.raises(ValueError, match=r"radius must be an integer >= 0, got -1; pass e.g. radius=2"):
-        guided_filter(img, img, radius=-1, eps=0.01)
-    with pytest.raises(TypeError, match=r"radius must be an integer >= 0, got 1.5 \(float\)"):
-        guided_filter(img, img, radius=1.5, eps=0.01)
-    with pytest.raises(ValueError, match=r"eps must be a finite number > 0, got 0.0; pass e.g. eps=0.01"):
-        guided_filter(img, img, radius=1, eps=0)
-    with pytest.raises(ValueError, match=r"eps must be a finite number > 0, got -0.1"):
-        posterization_refine(img, img, eps=-0.1)
-    with pytest.raises(ValueError, match=r"ridge must be a finite number > 0, got 0.0"):
-        best_local_affine(img, img, ridge=0.0)
-    with pytest.raises(ValueError, match=r"filter_radius must be an integer >= 0, got -3"):
-        BestLocalAffine(filter_radius=-3)
-    with pytest.raises(ValueError, match=r"sigma_range must be a finite number > 0"):
-        best_local_affine(img, img, sigma_range=float("nan"))
-    with pytest.raises(TypeError, match=r"result must be a float tensor in \[0, 1\], got dtype torch.uint8"):
-        posterization_refine(torch.zeros(1, 3, 6, 7, dtype=torch.uint8), img)
-    with pytest.raises(TypeError, match=r"x must be a tensor of shape \(..., H, W\)"):
-        box_filter(np.zeros((3, 3)), 1)
+    _raises(ValueError, "output and content: expected the same shape, got (1, 3, 6, 7) and (1, 3, 6, 8); resize one "
+            "to the other (photostyle.image.resize_to).", best_local_affine, img, torch.rand(1, 3, 6, 8))
+    _raises(ValueError, "content: expected shape (B, 3, H, W), got (3, 6, 7); add a batch axis with content[None] "
+            "or repeat a grey image to 3 channels.", best_local_affine, img, img[0])
+    _raises(ValueError, "content: expected shape (B, 3, H, W), got (1, 1, 6, 7); pass an image with 3 channels "
+            "(repeat a grey image with .expand(-1, 3, -1, -1)).", best_local_affine, img, img[:, :1])
+    _raises(ValueError, "guide: expected shape (B, 1 or 3, H, W), got (1, 2, 6, 7); pass an image with 1 or 3 "
+            "channels.", guided_filter, img[:, :2], img, radius=1, eps=0.01)
+    _raises(ValueError, "guide and src: expected the same batch size and height/width, got (1, 3, 6, 7) and "
+            "(1, 3, 5, 7); resize one to the other (photostyle.image.resize_to).",
+            guided_filter, img, torch.rand(1, 3, 5, 7), radius=1, eps=0.01)
+    _raises(ValueError, "radius: expected an integer >= 0, got -1; pass e.g. radius=2.",
+            guided_filter, img, img, radius=-1, eps=0.01)
+    _raises(TypeError, "radius: expected an integer >= 0, got 1.5 (float); pass e.g. radius=2.",
+            guided_filter, img, img, radius=1.5, eps=0.01)
+    _raises(ValueError, "eps: expected a finite number > 0, got 0.0; pass e.g. eps=0.01.",
+            guided_filter, img, img, radius=1, eps=0)
+    _raises(ValueError, "eps: expected a finite number > 0, got -0.1; pass e.g. eps=0.01.",
+            posterization_refine, img, img, eps=-0.1)
+    _raises(ValueError, "ridge: expected a finite number > 0, got 0.0; pass e.g. ridge=0.001.",
+            best_local_affine, img, img, ridge=0.0)
+    _raises(ValueError, "filter_radius: expected an integer >= 0, got -3; pass e.g. filter_radius=15.",
+            BestLocalAffine, filter_radius=-3)
+    _raises(ValueError, "sigma_range: expected a finite number > 0, got nan; pass e.g. sigma_range=0.01.",
+            best_local_affine, img, img, sigma_range=float("nan"))
+    _raises(TypeError, "result: expected a float tensor in [0, 1], got dtype torch.uint8; convert with .float() / 255.",
+            posterization_refine, torch.zeros(1, 3, 6, 7, dtype=torch.uint8), img)
+    _raises(TypeError, "x: expected a tensor of shape (..., H, W), got array([[0., 0., 0.],",
+            box_filter, np.zeros((3, 3)), 1)
