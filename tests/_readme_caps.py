@@ -69,8 +69,7 @@ def install() -> None:
 
 def init_worker(*args: Any) -> None:
     """photostyle.batch's worker initializer, then the caps."""
-    from photostyle import batch
+    from photostyle.batch import worker
 
-    if batch._init_worker is not init_worker:  # a spawned worker imports photostyle.batch afresh
-        batch._init_worker(*args)
+    worker._init_worker(*args)  # the batch's own initializer (this one is only set on photostyle.batch.local)
     install()

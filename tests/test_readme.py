@@ -170,9 +170,9 @@ def session(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         for obj, name, wrap in _readme_caps.targets():
             mp.setattr(obj, name, wrap(getattr(obj, name)))
-        from photostyle import batch
+        from photostyle.batch import local
 
-        mp.setattr(batch, "_init_worker", _readme_caps.init_worker)  # spawned workers: caps after their setup
+        mp.setattr(local, "_init_worker", _readme_caps.init_worker)  # spawned workers: caps after their setup
         mp.setenv("MPLBACKEND", "Agg")
         try:
             yield Session(tmp_path_factory.mktemp("readme"))
