@@ -23,6 +23,9 @@ __all__ = ["LossWeights", "Level", "Preset", "PRESETS", "CAFFE_PIXEL_SCALE", "ge
 # images in [0, 1].
 CAFFE_PIXEL_SCALE = 256.0
 
+# The long side at which LossWeights.photo applies as given (the paper's working size).
+PHOTO_REFERENCE_SIDE = 700
+
 InitName = Literal["noise", "content", "colour"]
 
 
@@ -31,7 +34,12 @@ class LossWeights:
     """The four loss weights of Deep Photo Style Transfer for one network.
 
     ``tv`` applies to images in [0, 1]; ``photo`` multiplies ``Σ_c V_cᵀ L V_c`` with ``V_c`` in
-    [0, 1], which is exactly the energy whose gradient Luan et al.'s code adds.
+    [0, 1], which is exactly the energy whose gradient Luan et al.'s code adds, on an image of
+    :data:`PHOTO_REFERENCE_SIDE` (700) px long side, the paper's size. That energy is a sum over pixels
+    while the content and style terms are means, so at another size the weight is scaled by
+    ``(700 / long side)²`` (:meth:`photo_at`): the balance of the terms then does not change with the
+    size (the energy per pixel of one picture is about the same at 175, 350 and 700 px), and the paper's
+    numbers run unchanged at 700 px.
     """
 
     content: float
@@ -44,6 +52,10 @@ class LossWeights:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0:
                 raise ValueError(f"LossWeights.{name}: expected a number >= 0, got {value!r}.")
+
+    def photo_at(self, shape: tuple[int, int]) -> float:
+        """The photorealism weight for an image of ``shape = (H, W)``: ``photo · (700 / max(H, W))²``."""
+        return self.photo * (PHOTO_REFERENCE_SIDE / max(shape)) ** 2
 
 
 @dataclass(frozen=True)
@@ -146,9 +158,11 @@ _PAPER_LAYERS = dict(content_layers=("relu4_2",),
 # Luan et al. (2017) on Caffe VGG-19: content 5, style 1e2, TV 1e-3 per 0-256 pixel, photo 1e4.
 _PAPER_CAFFE = LossWeights(content=5.0, style=1e2, tv=1e-3 * CAFFE_PIXEL_SCALE**2, photo=1e4)
 
-# The paper's layers on the normalised VGG-19: tuned by benchmarks/sweep_weights.py on the 12 DPST pairs
-# against the paper's published results (see the README's table).
-_PAPER_NORMALISED = LossWeights(content=1e3, style=1e8, tv=1.0, photo=1e4)
+# The paper's layers on the normalised VGG-19: tuned by benchmarks/sweep_weights.py at 350 px on the DPST
+# pairs against the paper's published results (see the README's tables). Content and style both well above
+# the regularisers carry the reference boldly and keep the content's edges; photo 1e3 at 700 px is 4e3 at
+# the 350-px level and 6.4e4 at the 88-px one (LossWeights.photo_at).
+_PAPER_NORMALISED = LossWeights(content=3e4, style=1e9, tv=1.0, photo=1e3)
 
 PRESETS: dict[str, Preset] = {
     # Luan et al.'s exact schedule: 1000 + 1000 L-BFGS iterations at 700 px from noise, history 100.
@@ -172,17 +186,18 @@ PRESETS: dict[str, Preset] = {
         levels=(Level("level1", 0.25, 150, True), Level("level2", 0.5, 60, True), Level("level3", 1.0, 30, True)),
         size=512,
         init="colour",
-        note="tuned by benchmarks/bench_fast.py against the paper schedule",
+        note="schedule from benchmarks/bench_fast.py; weights from benchmarks/sweep_weights.py at 350 px",
     ),
     # Layers up to relu3_1 only: runs with partial weights (../shared/weights ends at conv3_1) and is
     # several times faster. Weights tuned by eye on the normalised VGG-19 (DPST pairs and the demo pair
     # at 96-256 px): content 1e3 keeps the structure (5 washes it out), style 1e7 carries the look, TV 1
-    # instead of the paper's 65.5 (per [0, 1] pixel) avoids a hazy, blurred result.
+    # instead of the paper's 65.5 (per [0, 1] pixel) avoids a hazy, blurred result; photo 5e3 at 700 px is
+    # the 1e4 it was tuned with at its 512-px working size.
     "lite": Preset(
         name="lite",
         content_layers=("relu3_1",),
         style_layers=("relu1_1", "relu2_1", "relu3_1"),
-        weights={"normalised": LossWeights(content=1e3, style=1e7, tv=1.0, photo=1e4)},
+        weights={"normalised": LossWeights(content=1e3, style=1e7, tv=1.0, photo=5e3)},
         levels=(Level("stage1", 1.0, 300, False), Level("stage2", 1.0, 300, True)),
         size=512,
         init="noise",

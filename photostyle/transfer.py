@@ -311,7 +311,7 @@ def transfer(
                 t_lap = time.perf_counter() - t_lap
                 timings["laplacian"] += t_lap
             photo = laplacians[shape]
-        objective.set_photorealism(photo, loss_weights.photo if photo is not None else 0.0)
+        objective.set_photorealism(photo, loss_weights.photo_at(shape) if photo is not None else 0.0)
         if x is None:
             if isinstance(init, torch.Tensor):  # an image to start from, e.g. the previous video keyframe's result
                 x = resize_to(init.detach().to(device=dev, dtype=c_lvl.dtype), shape)

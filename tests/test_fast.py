@@ -227,3 +227,29 @@ def test_a_grey_noise_result_is_not_passed_off_as_a_result(full_weights):
                           progress=False, output_size="work", weights=full_weights)
     assert any(w.startswith("stage1:") for w in result.warnings) and any(w.startswith("stage2:") for w in result.warnings)
     assert float(result.stages["stage2"].std()) < 0.05  # indeed still nearly flat grey
+
+
+def test_photo_weight_follows_the_level_size(random_full, monkeypatch):
+    """The matting energy is a sum over pixels, the content and style terms are means: every level gets
+    ``photo · (700 / long side)²``, so the paper's number runs as given at 700 px and the balance holds
+    at every level of the pyramid."""
+    assert LossWeights(1.0, 1.0, 1.0, 1e4).photo_at((525, 700)) == 1e4
+    assert LossWeights(1.0, 1.0, 1.0, 1e4).photo_at((175, 350)) == 4e4
+    seen = []
+    original = StyleObjective.set_photorealism
+
+    def record(self, loss, weight):
+        if loss is not None:
+            seen.append(weight)
+        return original(self, loss, weight)
+
+    monkeypatch.setattr(StyleObjective, "set_photorealism", record)
+    content = torch.rand(1, 3, 60, 140, generator=torch.Generator().manual_seed(0))
+    style = torch.rand(1, 3, 60, 80, generator=torch.Generator().manual_seed(1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = transfer(content, style, encoder=random_full, preset="fast", work_size=140, num_steps=1,
+                          output_size="work", photo_weight=2.5e3, progress=False)
+    sides = [max(s) for s in level_shapes((60, 140), PRESETS["fast"].levels)]
+    assert seen == pytest.approx([2.5e3 * (700 / side) ** 2 for side in sides])
+    assert result.weights.photo == 2.5e3
