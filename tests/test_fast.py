@@ -7,7 +7,6 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from photostyle import metrics
 from photostyle.colour import colour_transfer
@@ -16,7 +15,7 @@ from photostyle.image import resize_long_side, resize_to, to_tensor
 from photostyle.losses import StyleObjective
 from photostyle.masks import MaskSet
 from photostyle.optimize import level_shapes, noise_image, starting_image
-from photostyle.presets import PRESETS, Level, LossWeights, Preset
+from photostyle.presets import PRESETS, LossWeights
 from photostyle.transfer import transfer
 
 from ._shared import DPST, dpst_pair

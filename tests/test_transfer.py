@@ -14,7 +14,7 @@ from photostyle.image import resize_long_side, to_tensor
 from photostyle._checks import resolve_device
 from photostyle.masks import prepare_masks
 from photostyle.optimize import StepInfo, StopReason, run_lbfgs
-from photostyle.presets import PRESETS, LossWeights
+from photostyle.presets import PRESETS
 from photostyle.transfer import transfer
 
 from ._shared import dpst_pair

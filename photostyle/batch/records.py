@@ -3,23 +3,16 @@ input hashes, and the lock that keeps one batch per output folder."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .._download import sha256_of
+
 RESULTS_NAME = "results.jsonl"
 LOCK_NAME = ".photostyle-batch.lock"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class _Hasher:
@@ -40,7 +33,7 @@ class _Hasher:
         if key not in self.memo:
             st = os.stat(key)
             old = self.known.get(key)
-            sha = old[2] if old and old[:2] == (st.st_size, st.st_mtime_ns) else _sha256(Path(key))
+            sha = old[2] if old and old[:2] == (st.st_size, st.st_mtime_ns) else sha256_of(Path(key))
             self.memo[key] = {"path": key, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha}
         return self.memo[key]
 
