@@ -33,6 +33,7 @@ import scipy.sparse
 import torch
 
 from ._checks import check_integer, check_positive
+from ._ldl3 import ldl3
 
 __all__ = ["matting_laplacian"]
 
@@ -150,12 +151,7 @@ def _whitened_windows(img: np.ndarray, eps: float, radius: int) -> np.ndarray:
     # Σ = L D Lᵀ with unit lower-triangular L; whitened y = L⁻¹ (I − μ), scaled by 1 / sqrt(n·D).
     s00, s01, s02 = cov(0, 0), cov(0, 1), cov(0, 2)
     s11, s12, s22 = cov(1, 1), cov(1, 2), cov(2, 2)
-    l10 = s01 / s00
-    l20 = s02 / s00
-    d1 = s11 - l10 * s01
-    t12 = s12 - l10 * s02
-    l21 = t12 / d1
-    d2 = s22 - l20 * s02 - l21 * t12
+    l10, l20, l21, d1, d2 = ldl3(s00, s01, s02, s11, s12, s22)
     # every pivot is >= eps/n in exact arithmetic; the floor only guards rounding for a tiny eps
     floor = eps / n
     g0 = 1.0 / np.sqrt(n * np.maximum(s00, floor))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 
 from ._checks import check_image, check_integer, check_positive, check_same_grid, got
+from ._ldl3 import ldl3
 
 __all__ = [
     "box_filter",
@@ -82,12 +83,7 @@ def _solve_sym3(
     s22: torch.Tensor, v0: torch.Tensor, v1: torch.Tensor, v2: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Solve S x = v for batched symmetric positive-definite 3x3 S (elementwise L D Lᵀ; broadcasts)."""
-    l10 = s01 / s00
-    l20 = s02 / s00
-    d1 = s11 - l10 * s01
-    t12 = s12 - l10 * s02
-    l21 = t12 / d1
-    d2 = s22 - l20 * s02 - l21 * t12
+    l10, l20, l21, d1, d2 = ldl3(s00, s01, s02, s11, s12, s22)
     y0 = v0
     y1 = v1 - l10 * y0
     y2 = v2 - l20 * y0 - l21 * y1
