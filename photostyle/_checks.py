@@ -103,23 +103,23 @@ def check_same_grid(
 def check_int(name: str, value: Any, *, minimum: int | None = None) -> int:
     """Return ``value`` as an int, or raise if it is not an integer ``>= minimum``."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an integer, got {got(value)}; pass e.g. {name}=10.")
+        raise TypeError(f"{name}: expected an integer, got {got(value)}; pass e.g. {name}=10.")
     if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}; pass a value of at least {minimum}.")
+        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value}; pass a value of at least {minimum}.")
     return value
 
 
 def check_number(name: str, value: Any, *, minimum: float | None = None, positive: bool = False) -> float:
     """Return ``value`` as a finite float, or raise if it is not a real number in range."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a real number, got {got(value)}.")
+        raise TypeError(f"{name}: expected a real number, got {got(value)}.")
     value = float(value)
     if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}.")
+        raise ValueError(f"{name}: expected a finite number, got {value}.")
     if positive and value <= 0:
-        raise ValueError(f"{name} must be > 0, got {value}.")
+        raise ValueError(f"{name}: expected a number > 0, got {value}.")
     if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}.")
+        raise ValueError(f"{name}: expected a number >= {minimum}, got {value}.")
     return value
 
 
@@ -128,7 +128,7 @@ def check_choice(name: str, value: Any, choices: Iterable[str]) -> str:
     choices = tuple(choices)
     if value not in choices:
         listed = ", ".join(repr(c) for c in choices)
-        raise ValueError(f"{name} must be one of {listed}, got {got(value)}.")
+        raise ValueError(f"{name}: expected one of {listed}, got {got(value)}.")
     return value
 
 

@@ -215,5 +215,5 @@ def get_preset(preset: str | Preset) -> Preset:
                         f"got {type(preset).__name__}.")
     if preset not in PRESETS:
         listed = ", ".join(repr(name) for name in PRESETS)
-        raise ValueError(f"preset must be one of {listed}, got {preset!r} (str).")
+        raise ValueError(f"preset: expected one of {listed}, got {preset!r} (str).")
     return PRESETS[preset]

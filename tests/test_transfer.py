@@ -191,9 +191,9 @@ def test_mask_errors_and_resizing(lite_encoder, small_pair):
 def test_bad_arguments(lite_encoder, small_pair):
     content, style = _tiny(small_pair["content"]), _tiny(small_pair["style"])
     kw = dict(encoder=lite_encoder, progress=False)
-    with pytest.raises(ValueError, match="preset must be one of 'paper', 'fast', 'lite', got 'fastest'"):
+    with pytest.raises(ValueError, match="preset: expected one of 'paper', 'fast', 'lite', got 'fastest'"):
         transfer(content, style, preset="fastest", **kw)
-    with pytest.raises(ValueError, match="num_steps must be >= 0, got -1"):
+    with pytest.raises(ValueError, match="num_steps: expected an integer >= 0, got -1"):
         transfer(content, style, preset="lite", num_steps=-1, **kw)
     with pytest.raises(ValueError, match="smaller than the 3x3 matting window"):
         transfer(torch.rand(1, 3, 2, 2), style, preset="lite", output_size="work", size=None, **kw)

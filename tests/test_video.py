@@ -121,7 +121,7 @@ def test_plan_keyframes_known_answers():
     assert plan_keyframes(20, keyframe_every=6, scene_cuts=(8,)) == [0, 6, 8, 14, 19]
     assert plan_keyframes(1, keyframe_every=24) == [0]
     assert plan_keyframes(5, keyframe_every=1) == [0, 1, 2, 3, 4]
-    with pytest.raises(ValueError, match="keyframe_every must be >= 1, got 0"):
+    with pytest.raises(ValueError, match="keyframe_every: expected an integer >= 1, got 0"):
         plan_keyframes(5, keyframe_every=0)
 
 
@@ -345,12 +345,12 @@ def test_audio_only_file(tmp_path):
 
 
 @pytest.mark.parametrize("kwargs, error, message", [
-    ({"keyframe_every": 0}, ValueError, "keyframe_every must be >= 1, got 0"),
-    ({"keyframe_every": 2.5}, TypeError, "keyframe_every must be an integer"),
+    ({"keyframe_every": 0}, ValueError, "keyframe_every: expected an integer >= 1, got 0"),
+    ({"keyframe_every": 2.5}, TypeError, "keyframe_every: expected an integer"),
     ({"masks": "label.png"}, ValueError, "masks: expected None or 'auto'"),
-    ({"odd_size": "stretch"}, ValueError, "odd_size must be one of 'pad', 'crop'"),
+    ({"odd_size": "stretch"}, ValueError, "odd_size: expected one of 'pad', 'crop'"),
     ({"crf": 60}, ValueError, "crf: expected 0..51"),
-    ({"upsample": "bicubic"}, ValueError, "upsample must be one of 'bilinear', 'bilateral'"),
+    ({"upsample": "bicubic"}, ValueError, "upsample: expected one of 'bilinear', 'bilateral'"),
     ({"flow": "yes"}, TypeError, "flow: expected True or False"),
     ({"callback": 3}, TypeError, "callback: expected a callable"),
 ])
