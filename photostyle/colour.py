@@ -25,19 +25,13 @@ from typing import Any, Literal, Union
 import numpy as np
 import torch
 
+from ._checks import got
 from .affine import _apply
 from .smoothing import _guided_filter
 
 __all__ = ["colour_transfer"]
 
 LabelsLike = Union[np.ndarray, torch.Tensor]
-
-
-def _got(value: Any) -> str:
-    text = repr(value)
-    if len(text) > 60:
-        text = text[:57] + "..."
-    return f"{text} ({type(value).__name__})"
 
 
 def _check_image(name: str, x: Any) -> torch.Tensor:
@@ -154,17 +148,17 @@ def colour_transfer(
         raise ValueError(f"{missing}: expected a label map because {given} is given, got None; "
                          "pass both label maps or neither.")
     if method not in ("mean_cov", "mean_std"):
-        raise ValueError(f"method: expected one of 'mean_cov', 'mean_std', got {_got(method)}.")
+        raise ValueError(f"method: expected one of 'mean_cov', 'mean_std', got {got(method)}.")
     if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not math.isfinite(eps) or eps <= 0:
-        raise ValueError(f"eps: expected a finite number > 0, got {_got(eps)}; pass e.g. eps=1e-4.")
+        raise ValueError(f"eps: expected a finite number > 0, got {got(eps)}; pass e.g. eps=1e-4.")
     h, w = content.shape[2:]
     if blend_radius is None:
         blend_radius = max(1, round(max(h, w) / 64))
     if isinstance(blend_radius, bool) or not isinstance(blend_radius, numbers.Integral) or blend_radius < 0:
-        raise ValueError(f"blend_radius: expected an integer >= 0, got {_got(blend_radius)}; pass e.g. blend_radius=8.")
+        raise ValueError(f"blend_radius: expected an integer >= 0, got {got(blend_radius)}; pass e.g. blend_radius=8.")
     if (isinstance(blend_eps, bool) or not isinstance(blend_eps, numbers.Real) or not math.isfinite(blend_eps)
             or blend_eps <= 0):
-        raise ValueError(f"blend_eps: expected a finite number > 0, got {_got(blend_eps)}; pass e.g. blend_eps=1e-3.")
+        raise ValueError(f"blend_eps: expected a finite number > 0, got {got(blend_eps)}; pass e.g. blend_eps=1e-3.")
 
     device, dtype = content.device, content.dtype
     stat_dtype = torch.float64 if device.type in ("cpu", "cuda") else dtype
