@@ -136,7 +136,8 @@ def transfer(
         level).
     content_weight, style_weight, tv_weight, photo_weight
         Override the loss weights the preset has for the network in use (see
-        :class:`~photostyle.presets.LossWeights` for their scale).
+        :class:`~photostyle.presets.LossWeights` for their scale). ``photo_weight`` is the weight at a
+        700-px long side; each level gets ``photo_weight · (700 / its long side)²``.
     init
         The first level's start: ``"noise"`` (the paper), ``"content"``, ``"colour"`` (a per-region
         colour-statistics transfer of the content toward the style), or an image (1, 3, H, W) in [0, 1]
