@@ -88,10 +88,16 @@ class Judge:
 
 
 def metric_encoder():
-    """The full normalised VGG-19 at the paper's style layers (the default network)."""
-    from photostyle.encoders import VGG19Encoder
+    """The full normalised VGG-19 at the paper's style layers (the default network).
 
-    return VGG19Encoder(STYLE_LAYERS + ("relu4_2",), weights="normalised", progress=False)
+    ``$PHOTOSTYLE_VGG_WEIGHTS``, where set, names the file instead (a copy of the normalised network
+    elsewhere, e.g. cut after conv5_1 to travel to a GPU machine).
+    """
+    from photostyle.encoders import VGG19Encoder
+    from photostyle.weights import weights_from_environment
+
+    weights = weights_from_environment() or "normalised"
+    return VGG19Encoder(STYLE_LAYERS + ("relu4_2",), weights=weights, progress=False)
 
 
 def beats(ours: dict[str, float], paper: dict[str, float]) -> dict[str, bool]:

@@ -27,20 +27,30 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _dpst  # noqa: E402
 
 
-def _vgg_unit(encoder, shape) -> float:
+def _sync(device) -> None:
     import torch
 
-    x = torch.rand(1, 3, *shape, requires_grad=True)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _vgg_unit(encoder, shape, device) -> float:
+    import torch
+
+    x = torch.rand(1, 3, *shape, requires_grad=True, device=device)
     times = []
     for _ in range(3):
+        _sync(device)
         t0 = time.perf_counter()
         feats = encoder(x)
         torch.autograd.backward(list(feats.values()), [torch.ones_like(v) for v in feats.values()])
+        _sync(device)
         times.append(time.perf_counter() - t0)
     return min(times[1:])
 
 
-def run_child(pair: int, preset: str, output: str, threads: int) -> dict:
+def run_child(pair: int, preset: str, output: str, threads: int, device: str = "cpu",
+              save: Path | None = None) -> dict:
     import numpy as np
     import torch
     from PIL import Image
@@ -50,6 +60,10 @@ def run_child(pair: int, preset: str, output: str, threads: int) -> dict:
     from photostyle.optimize import level_shapes
 
     torch.set_num_threads(threads)
+    dev = torch.device(device)
+    if dev.type == "cuda":  # full float32 convolutions, as on the CPU (cuDNN's default is TF32)
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
     encoder = _dpst.metric_encoder()
     p = _dpst.paths(pair)
     content, style = p["content"], p["style"]
@@ -61,13 +75,18 @@ def run_child(pair: int, preset: str, output: str, threads: int) -> dict:
         cmask = np.asarray(Image.open(cmask).convert("RGB").resize(shape[::-1], Image.NEAREST))
         full = shape
     unit_shape = long_side_shape(full, 700)
-    unit = _vgg_unit(encoder, unit_shape)
+    unit = _vgg_unit(encoder.to(dev), unit_shape, dev)
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = transfer(content, style, content_mask=cmask, style_mask=smask, preset=preset, encoder=encoder,
-                          progress=False, output_size="full")
+                          progress=False, output_size="full", device=dev)
+    _sync(dev)
     seconds = time.perf_counter() - t0
+    encoder = encoder.cpu()
+    if save is not None:
+        save.mkdir(parents=True, exist_ok=True)
+        result.save(save / f"{preset}_{pair}_{output}.png", overwrite=True)
     work_shape = tuple(result.stages["best_local_affine"].shape[-2:])
     shapes = level_shapes(work_shape, result.preset.levels)
     passes = sum(lv.num_steps * h * w for lv, (h, w) in zip(result.preset.levels, shapes))
@@ -75,22 +94,25 @@ def run_child(pair: int, preset: str, output: str, threads: int) -> dict:
     iterations = {lv.name: sum(1 for h in result.history if h["stage"] == lv.name) for lv in result.preset.levels}
     done = sum(iterations[lv.name] * h * w for lv, (h, w) in zip(result.preset.levels, shapes))
     judge = _dpst.Judge.build(pair, 350)
-    quality = judge.score(result.tensor, encoder)
+    quality = judge.score(result.tensor.detach().cpu(), encoder)
     paper = judge.score(judge.paper, encoder)
     return {"pair": pair, "preset": preset, "output": output, "full": list(full), "work": list(work_shape),
             "seconds": seconds, "unit": unit, "timings": result.timings, "iterations": iterations,
             "passes_scheduled": passes, "passes_done": done / (unit_shape[0] * unit_shape[1]),
-            "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "device": str(dev),
+            "gpu_peak_mb": torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else 0.0,
             "quality": quality, "paper": paper, "threads": torch.get_num_threads()}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--pairs", type=int, nargs="+", default=list(_dpst.PAIRS))
+    parser.add_argument("--pairs", type=int, nargs="*", default=list(_dpst.PAIRS))
     parser.add_argument("--paper-pairs", type=int, nargs="*", default=[])
     parser.add_argument("--no-12mp", action="store_true")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path, default=None, help="append every run's record to this file")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (the unit is then measured on that device)")
+    parser.add_argument("--save", type=Path, default=None, help="write each result as <preset>_<pair>_<output>.png here")
     parser.add_argument("--child", nargs=3, metavar=("PAIR", "PRESET", "OUTPUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     why = _dpst.available()
@@ -98,7 +120,8 @@ def main() -> int:
         print(f"benchmark skipped: {why}")
         return 0
     if args.child:
-        print(json.dumps(run_child(int(args.child[0]), args.child[1], args.child[2], args.threads)))
+        print(json.dumps(run_child(int(args.child[0]), args.child[1], args.child[2], args.threads, args.device,
+                                   args.save)))
         return 0
     runs = [(i, "fast", "full") for i in args.pairs] + [(i, "paper", "full") for i in args.paper_pairs]
     if not args.no_12mp:
@@ -107,8 +130,9 @@ def main() -> int:
           "setup / levels / upsample (s) | peak RSS | style distance / paper's | matting energy / paper's | edge SSIM (paper's) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for pair, preset, output in runs:
+        extra = ["--device", args.device] + (["--save", str(args.save)] if args.save else [])
         proc = subprocess.run([sys.executable, __file__, "--child", str(pair), preset, output, "--threads",
-                               str(args.threads)], capture_output=True, text=True,
+                               str(args.threads), *extra], capture_output=True, text=True,
                               env={**os.environ, "PYTHONWARNINGS": "ignore"})
         if proc.returncode != 0:
             print(f"| {pair} | {preset} | {output} | failed: {proc.stderr.strip().splitlines()[-1:]} |", flush=True)
