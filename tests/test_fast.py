@@ -156,7 +156,9 @@ def test_fast_preset_end_to_end_on_the_genuine_network(full_weights):
     full = to_tensor(paths["content"])
     assert result.tensor.shape == full.shape  # delivered at 700 px from a 96 px optimisation
     assert result.network["layout"] == "normalised" and result.weights == PRESETS["fast"].weights_for("normalised")
-    assert [h["stage"] for h in result.history].count("level1") == 60
+    counts = [[h["stage"] for h in result.history].count(name) for name in ("level1", "level2", "level3")]
+    ended_early = {s.stage: s.step for s in result.stops}
+    assert counts == [ended_early.get(name, n) for name, n in zip(("level1", "level2", "level3"), (60, 25, 10))]
     size = 96
     content = resize_long_side(full, size)
     style = resize_long_side(to_tensor(paths["style"]), size)
@@ -252,3 +254,20 @@ def test_photo_weight_follows_the_level_size(random_full, monkeypatch):
     sides = [max(s) for s in level_shapes((60, 140), PRESETS["fast"].levels)]
     assert seen == pytest.approx([2.5e3 * (700 / side) ** 2 for side in sides])
     assert result.weights.photo == 2.5e3
+
+
+def test_a_converged_level_ends_early_and_the_next_one_runs(random_full):
+    """The early stop is per level: a level that has converged ends, the next level still runs in full."""
+    from photostyle.optimize import StopReason
+
+    content = torch.rand(1, 3, 48, 36, generator=torch.Generator().manual_seed(5))
+    style = torch.rand(1, 3, 40, 40, generator=torch.Generator().manual_seed(6))
+    # a tolerance of 1 stops as soon as the loss is under 90 % of its start and a window of 5 iterations
+    # is full: level 2 (its loss falls 15x in 3 iterations) can end, levels 1 and 3 are too short to
+    result = transfer(content, style, preset="fast", num_steps=(3, 40, 3), tol_change=1.0, encoder=random_full,
+                      progress=False, postprocess="none")
+    counts = {name: [h["stage"] for h in result.history].count(name) for name in ("level1", "level2", "level3")}
+    assert [(s.reason, s.stage) for s in result.stops] == [(StopReason.CONVERGED, "level2")]
+    assert counts == {"level1": 3, "level2": 6, "level3": 3} and result.stops[0].step == 6
+    level2 = [h["total"] for h in result.history if h["stage"] == "level2"]
+    assert level2[-1] <= 0.9 * level2[0]
