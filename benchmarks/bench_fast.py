@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_fast.py                          # fast preset on the 12 pairs, 12 MP case
     .venv/bin/python benchmarks/bench_fast.py --pairs 9 --paper-pairs 9 # + Luan et al.'s 2 x 1000 (~2.3 h a pair)
+    python benchmarks/bench_fast.py --device cuda --pairs --paper-pairs 4 --no-12mp --save out/  # on a GPU (~90 s)
 
 Each run is its own process (so that its peak memory is its own) and measures, in that process, one
 VGG-19 forward + backward at 700 px of the same pair (the unit of the targets): wall time per phase
