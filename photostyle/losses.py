@@ -232,8 +232,8 @@ class _LabelGrams(torch.autograd.Function):
         b, c, _ = flat.shape
         # gathering along the last axis of a 2-D view runs about twice as fast as of the 3-D tensor
         picked = flat.reshape(b * c, -1).index_select(1, index).reshape(b, c, -1) * values
-        grams = torch.stack([torch.bmm(picked[:, :, a:b], picked[:, :, a:b].transpose(1, 2)) * scale
-                             for (a, b), scale in zip(bounds, scales)], dim=1)
+        grams = torch.stack([torch.bmm(picked[:, :, start:end], picked[:, :, start:end].transpose(1, 2)) * scale
+                             for (start, end), scale in zip(bounds, scales)], dim=1)
         ctx.save_for_backward(picked, index, values)
         ctx.bounds, ctx.scales, ctx.hw = bounds, scales, flat.shape[2]
         return grams
@@ -243,9 +243,9 @@ class _LabelGrams(torch.autograd.Function):
     def backward(ctx, grad):
         picked, index, values = ctx.saved_tensors
         d_picked = torch.empty_like(picked)
-        for label, ((a, b), scale) in enumerate(zip(ctx.bounds, ctx.scales)):
+        for label, ((start, end), scale) in enumerate(zip(ctx.bounds, ctx.scales)):
             g = grad[:, label]
-            d_picked[:, :, a:b] = torch.bmm((g + g.transpose(1, 2)) * scale, picked[:, :, a:b])
+            d_picked[:, :, start:end] = torch.bmm((g + g.transpose(1, 2)) * scale, picked[:, :, start:end])
         d_picked.mul_(values)
         d_flat = picked.new_zeros(picked.shape[0], picked.shape[1], ctx.hw)
         d_flat.index_add_(2, index, d_picked)
