@@ -148,7 +148,7 @@ class VGG19Encoder(nn.Module):
     def _check_image(self, image: object) -> torch.Tensor:
         if not isinstance(image, torch.Tensor):
             raise TypeError(
-                f"image must be a torch.Tensor (B, 3, H, W) RGB in [0, 1], got {type(image).__name__}; "
+                f"image: expected a torch.Tensor (B, 3, H, W) RGB in [0, 1], got {type(image).__name__}; "
                 f"convert it with photostyle.image.to_tensor."
             )
         if image.ndim != 4 or image.shape[1] != 3:
@@ -158,7 +158,7 @@ class VGG19Encoder(nn.Module):
             )
         if not image.is_floating_point():
             raise TypeError(
-                f"image must be a float tensor in [0, 1], got dtype {image.dtype}; divide uint8 images by 255."
+                f"image: expected a float tensor in [0, 1], got dtype {image.dtype}; divide uint8 images by 255."
             )
         param = self._pre_weight
         if image.dtype != param.dtype or image.device != param.device:

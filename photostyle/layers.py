@@ -88,7 +88,7 @@ def check_layer_names(layers: object) -> tuple[str, ...]:
         layers = (layers,)
     if not isinstance(layers, Sequence) and not isinstance(layers, (set, frozenset)):
         raise TypeError(
-            f"layers must be a sequence of layer names such as ('relu1_1', 'relu4_2'), "
+            f"layers: expected a sequence of layer names such as ('relu1_1', 'relu4_2'), "
             f"got {type(layers).__name__}."
         )
     names = tuple(dict.fromkeys(layers))

@@ -269,7 +269,7 @@ def mask_pyramid(
         The (L, h, w) mask after every named layer, on ``masks``' device and dtype.
     """
     if not isinstance(masks, torch.Tensor):
-        raise TypeError(f"masks must be a torch.Tensor (L, H, W), got {_got(masks)}; "
+        raise TypeError(f"masks: expected a torch.Tensor (L, H, W), got {_got(masks)}; "
                         "convert with torch.from_numpy(segmentation.one_hot(labels)).")
     if masks.ndim == 2:
         masks = masks[None]
@@ -278,7 +278,7 @@ def mask_pyramid(
     if not masks.is_floating_point():
         masks = masks.to(torch.get_default_dtype())
     if isinstance(layer_names, str):
-        raise TypeError(f"layer_names must be a sequence of layer names, got the string {layer_names!r}; "
+        raise TypeError(f"layer_names: expected a sequence of layer names, got the string {layer_names!r}; "
                         f"pass e.g. [{layer_names!r}].")
     x = masks.detach()[None]  # (1, L, H, W)
     out: dict[str, torch.Tensor] = {}

@@ -195,7 +195,7 @@ def transfer(
         _checks.check_int("work_size", work_size, minimum=8)
     if not (isinstance(output_size, str) and output_size in ("full", "work")):
         if isinstance(output_size, str):
-            raise ValueError(f"output_size must be 'full', 'work' or a long side in pixels, got {output_size!r}.")
+            raise ValueError(f"output_size: expected 'full', 'work' or a long side in pixels, got {output_size!r}.")
         _checks.check_int("output_size", output_size, minimum=8)
     init = init if init is not None else preset.init
     if isinstance(init, torch.Tensor):

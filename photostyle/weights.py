@@ -258,7 +258,7 @@ def _check_layout_arg(layout: object) -> Optional[str]:
     if not isinstance(layout, str) or layout not in _LAYOUTS:
         listed = ", ".join(repr(name) for name in _LAYOUTS)
         raise ValueError(
-            f"layout must be None (detect it from the file) or one of {listed}, got {layout!r}."
+            f"layout: expected None (detect it from the file) or one of {listed}, got {layout!r}."
         )
     return layout
 
@@ -297,7 +297,7 @@ def _resolve(weights: WeightsLike) -> tuple[Union[VGG19Weights, Path], str]:
             return _NAMED[text.strip().lower()], origin
         return Path(text).expanduser(), origin
     raise TypeError(
-        f"weights must be a path to a .pth file, a VGG19Weights member, 'normalised', 'caffe', 'imagenet' or "
+        f"weights: expected a path to a .pth file, a VGG19Weights member, 'normalised', 'caffe', 'imagenet' or "
         f"None, got {type(weights).__name__}; pass e.g. weights=VGG19Weights.NORMALISED or weights='vgg19.pth'."
     )
 

@@ -67,3 +67,25 @@ def test_check_same_grid():
             fix="fit first")
     _raises(ValueError, "a and b: expected one device, got cpu and meta; move both with .to(device).",
             _checks.check_same_grid, "a", a, "b", a.to("meta"))
+
+
+def test_core_type_errors_speak_the_house_format():
+    """Each public boundary names the argument, what it expected, what it got, and how to fix it."""
+    import numpy as np
+
+    from photostyle.layers import check_layer_names
+    from photostyle.masks import mask_pyramid
+    from photostyle.transfer import transfer
+    from photostyle.weights import load_vgg19_weights
+
+    with pytest.raises(TypeError, match=r"^masks: expected a torch.Tensor \(L, H, W\), got ndarray"):
+        mask_pyramid(np.ones((1, 4, 4)), ("relu1_1",))
+    with pytest.raises(TypeError, match=r"^layer_names: expected a sequence of layer names, got the string 'relu1_1'; "
+                                        r"pass e.g. \['relu1_1'\]"):
+        mask_pyramid(torch.ones(1, 4, 4), "relu1_1")
+    with pytest.raises(ValueError, match=r"^output_size: expected 'full', 'work' or a long side in pixels, got 'big'"):
+        transfer(np.zeros((8, 8, 3)), np.zeros((8, 8, 3)), output_size="big", progress=False)
+    with pytest.raises(TypeError, match=r"^layers: expected a sequence of layer names such as"):
+        check_layer_names(5)
+    with pytest.raises(TypeError, match=r"^weights: expected a path to a .pth file, .*got int; pass e.g."):
+        load_vgg19_weights(5)

@@ -404,9 +404,9 @@ def test_missing_file_errors(tmp_path, monkeypatch):
     monkeypatch.setenv(WEIGHTS_ENV_VAR, str(tmp_path / "gone.pth"))
     with pytest.raises(FileNotFoundError, match=rf"\${WEIGHTS_ENV_VAR}.*unset {WEIGHTS_ENV_VAR}"):
         VGG19Encoder(["relu1_1"])
-    with pytest.raises(TypeError, match="weights must be"):
+    with pytest.raises(TypeError, match="weights: expected a path to a .pth file"):
         load_vgg19_weights(3)
-    with pytest.raises(ValueError, match="layout must be"):
+    with pytest.raises(ValueError, match="layout: expected None"):
         load_vgg19_weights(tmp_path / "x.pth", layout="keras")
 
 
