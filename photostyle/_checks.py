@@ -3,8 +3,8 @@
 Each raises ``TypeError`` or ``ValueError`` with a message that names the argument, says what was
 expected, what came, and how to fix it: ``"name: expected …, got …; how to fix"``
 (:func:`check_integer`, :func:`check_positive`, :func:`check_one_of`, :func:`check_image`,
-:func:`check_same_grid`). :func:`check_int`, :func:`check_number` and :func:`check_choice` keep their
-older wording (``"name must be …, got …"``), which callers' messages and tests quote.
+:func:`check_same_grid`, and :func:`check_int`, :func:`check_number` and :func:`check_choice`, which
+callers' messages and tests quote).
 """
 
 from __future__ import annotations
