@@ -1,7 +1,7 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from torch.autograd import gradcheck
+from torch.autograd import gradcheck, gradgradcheck
 
 from photostyle.losses import (
     ContentLoss, MaskedStyleLoss, TVLoss, content_loss, gram_matrix, masked_gram, masked_style_loss,
@@ -14,6 +14,18 @@ def test_gram_matrix_known_value():
     g = gram_matrix(f)
     # F = [[1,2,3,4],[0,1,0,1]] → F Fᵀ = [[30, 6], [6, 2]], / (C·H·W = 8)
     assert torch.allclose(g, torch.tensor([[[30.0, 6.0], [6.0, 2.0]]]) / 8)
+
+
+def test_gram_matrix_gradient_is_the_symmetric_product():
+    """The hand-written backward ((dG + dGᵀ) F, one product) equals autograd's and is itself differentiable."""
+    torch.manual_seed(3)
+    f = torch.rand(2, 3, 4, 5, dtype=torch.float64, requires_grad=True)
+    weight = torch.rand(2, 3, 3, dtype=torch.float64)  # not symmetric: dG ≠ dGᵀ
+    (ours,) = torch.autograd.grad((gram_matrix(f) * weight).sum(), f)
+    flat = f.reshape(2, 3, 20)
+    (reference,) = torch.autograd.grad((torch.bmm(flat, flat.transpose(1, 2)) / 60 * weight).sum(), f)
+    assert torch.allclose(ours, reference, rtol=1e-12)
+    assert gradcheck(gram_matrix, (f,)) and gradgradcheck(gram_matrix, (f,))
 
 
 def test_masked_gram_normalisation():
