@@ -44,6 +44,11 @@ def _check_features(name: str, features: torch.Tensor) -> None:
         raise ValueError(f"{name}: expected a feature tensor of shape (B, C, H, W), got {got}.")
 
 
+def _gram_gradient(grad: torch.Tensor, flat: torch.Tensor, scale: float) -> torch.Tensor:
+    """The gradient of ``scale · F Fᵀ`` with respect to ``F`` (B, C, N), given ``grad`` (B, C, C)."""
+    return torch.bmm(grad + grad.transpose(1, 2), flat) * scale
+
+
 class _Gram(torch.autograd.Function):
     """``scale · F Fᵀ`` for ``F`` of shape (B, C, N), with the gradient as one product.
 
@@ -63,7 +68,7 @@ class _Gram(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         (flat,) = ctx.saved_tensors
-        return torch.bmm(grad + grad.transpose(1, 2), flat) * ctx.scale, None
+        return _gram_gradient(grad, flat, ctx.scale), None
 
 
 def _gram(flat: torch.Tensor, scale: float) -> torch.Tensor:
@@ -244,8 +249,7 @@ class _LabelGrams(torch.autograd.Function):
         picked, index, values = ctx.saved_tensors
         d_picked = torch.empty_like(picked)
         for label, ((start, end), scale) in enumerate(zip(ctx.bounds, ctx.scales)):
-            g = grad[:, label]
-            d_picked[:, :, start:end] = torch.bmm((g + g.transpose(1, 2)) * scale, picked[:, :, start:end])
+            d_picked[:, :, start:end] = _gram_gradient(grad[:, label], picked[:, :, start:end], scale)
         d_picked.mul_(values)
         d_flat = picked.new_zeros(picked.shape[0], picked.shape[1], ctx.hw)
         d_flat.index_add_(2, index, d_picked)
