@@ -11,6 +11,7 @@ for one-hot masks at each working size it optimises at, so each mask is resized 
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from ._checks import check_int
+from .image import long_side_shape
 from .layers import pooled_shape
 
 __all__ = ["MaskLike", "MaskSet", "load_mask", "fit_mask", "prepare_masks", "resolve_masks", "mask_pyramid"]
@@ -34,35 +36,82 @@ def _got(value: Any) -> str:
     return type(value).__name__
 
 
-def load_mask(mask: Any, *, name: str) -> np.ndarray:
+def _bounded(mask: Any, max_side: int) -> tuple[Any, tuple[int, int] | None]:
+    """``mask`` at most ``max_side`` px on its long side (nearest neighbour, before any decoding), and
+    its own (H, W) (None where it cannot be told without decoding; then it is left as it is)."""
+    from PIL import Image
+
+    if isinstance(mask, (str, os.PathLike)) and not str(mask).lower().endswith(".npy"):
+        try:
+            opened = Image.open(mask)
+        except Exception:  # noqa: BLE001 - load_label_map reads it again and words the error
+            return mask, None
+        if max(opened.size) <= max_side:
+            opened.close()
+            return mask, None
+        mask = opened
+    if isinstance(mask, Image.Image):
+        w, h = mask.size
+        if max(h, w) <= max_side:
+            return mask, (h, w)
+        small = long_side_shape((h, w), max_side)
+        return mask.resize(small[::-1], Image.NEAREST), (h, w)
+    if isinstance(mask, np.ndarray) and mask.ndim in (2, 3) and min(mask.shape[:2]) > 0:
+        h, w = mask.shape[:2]
+        if max(h, w) <= max_side:
+            return mask, (h, w)
+        sh, sw = long_side_shape((h, w), max_side)
+        rows = np.clip(np.floor((np.arange(sh) + 0.5) * (h / sh)).astype(np.int64), 0, h - 1)
+        cols = np.clip(np.floor((np.arange(sw) + 0.5) * (w / sw)).astype(np.int64), 0, w - 1)
+        return mask[rows[:, None], cols[None, :]], (h, w)
+    return mask, None
+
+
+def load_mask(mask: Any, *, name: str, max_side: int | None = None) -> np.ndarray:
     """A mask (path, colour image, label map, tensor) as an int64 label map (H, W).
 
     Colour-coded masks are decoded to the nearest DPST palette colour (see
-    :func:`segmentation.load_label_map`). Errors name the argument ``name``.
+    :func:`segmentation.load_label_map`). Errors name the argument ``name``. With ``max_side``, a
+    larger mask is first brought to that long side by nearest-neighbour sampling (which commutes with
+    the per-pixel decoding), so a 12-megapixel mask is decoded at the size it is used at.
     """
+    return _load_mask(mask, name=name, max_side=max_side)[0]
+
+
+def _load_mask(mask: Any, *, name: str, max_side: int | None) -> tuple[np.ndarray, tuple[int, int]]:
+    """:func:`load_mask` and the mask's own (H, W) before any bounding."""
     from photostyle import segmentation
 
     if isinstance(mask, torch.Tensor):
         mask = mask.detach().cpu().numpy()
+    given = None
+    if max_side is not None:
+        mask, given = _bounded(mask, max_side)
     try:
-        return np.asarray(segmentation.load_label_map(mask), dtype=np.int64)
+        labels = np.asarray(segmentation.load_label_map(mask), dtype=np.int64)
     except FileNotFoundError as exc:
         raise FileNotFoundError(f"{name}: {exc}") from None
     except (ValueError, TypeError) as exc:
         raise type(exc)(f"{name}: {exc}") from None
+    return labels, given if given is not None else tuple(labels.shape)
 
 
-def fit_mask(labels: np.ndarray, image_shape: tuple[int, int], *, name: str) -> np.ndarray:
+def fit_mask(labels: np.ndarray, image_shape: tuple[int, int], *, name: str,
+             size: tuple[int, int] | None = None, given_shape: tuple[int, int] | None = None) -> np.ndarray:
     """Bring a label map to its image's size: equal, or the same aspect ratio (nearest resize, warned).
 
     A different aspect ratio (more than 2 %) is refused: such a mask was made for another image.
+    ``size`` (default: the image's) is the size to bring it to, of the image's aspect ratio;
+    ``given_shape`` is the mask's own size where ``labels`` was already bounded (:func:`load_mask`'s
+    ``max_side``): it is what is checked and warned about.
     """
     from photostyle import segmentation
 
     labels = np.asarray(labels)
-    if labels.shape == tuple(image_shape):
-        return labels
-    (mh, mw), (ih, iw) = labels.shape, image_shape
+    size = tuple(size) if size is not None else tuple(image_shape)
+    (mh, mw), (ih, iw) = (given_shape or labels.shape), image_shape
+    if (mh, mw) == (ih, iw):
+        return labels if labels.shape == size else segmentation.resize_labels(labels, size)
     if abs(mh / mw - ih / iw) > 0.02 * (ih / iw):
         raise ValueError(
             f"{name}: the mask is {mh}x{mw} (HxW) but its image is {ih}x{iw}, a different aspect ratio; "
@@ -71,7 +120,7 @@ def fit_mask(labels: np.ndarray, image_shape: tuple[int, int], *, name: str) -> 
         )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # one warning, in our words, with our stack level
-        fitted = segmentation.fit_labels(labels, (ih, iw), name=name)
+        fitted = segmentation.fit_labels(labels, size, name=name)
     warnings.warn(
         f"{name}: the mask is {mh}x{mw} but its image is {ih}x{iw}; resizing the mask with nearest "
         "neighbour (same aspect ratio).",
@@ -179,6 +228,7 @@ def resolve_masks(
     auto_k: int | None = None,
     auto_size: int,
     auto_options: Mapping[str, Any] | None = None,
+    max_side: int | None = None,
 ) -> MaskSet | None:
     """Turn the ``content_mask`` / ``style_mask`` arguments of a transfer into a :class:`MaskSet`.
 
@@ -197,6 +247,9 @@ def resolve_masks(
         More keyword arguments of :func:`segmentation.auto_segment` for automatic masks: ``method``
         (``"auto"``, ``"semantic"``, ``"cluster"``), ``merge`` (e.g. ``{"tree": "grass"}``), ``drop``,
         ``model``.
+    max_side
+        Keep given masks at most this long side (each at its image's aspect ratio; decoded at that size,
+        see :func:`load_mask`); None: at their images' full size.
     """
     from .image import resize_long_side, to_numpy
 
@@ -230,9 +283,13 @@ def resolve_masks(
                        np.asarray(found.style_labels, dtype=np.int64), names)
     if content_mask is None:
         return None
-    c_labels = fit_mask(load_mask(content_mask, name="content_mask"), tuple(content.shape[-2:]), name="content_mask")
-    s_labels = fit_mask(load_mask(style_mask, name="style_mask"), tuple(style.shape[-2:]), name="style_mask")
-    return MaskSet(c_labels, s_labels)
+    fitted = []
+    for mask, image, name in ((content_mask, content, "content_mask"), (style_mask, style, "style_mask")):
+        full = tuple(image.shape[-2:])
+        size = full if max_side is None or max(full) <= max_side else long_side_shape(full, max_side)
+        labels, given = _load_mask(mask, name=name, max_side=max_side)
+        fitted.append(fit_mask(labels, full, name=name, size=size, given_shape=given))
+    return MaskSet(*fitted)
 
 
 @torch.no_grad()
@@ -274,7 +331,7 @@ def mask_pyramid(
     if masks.ndim == 2:
         masks = masks[None]
     if masks.ndim != 3 or masks.shape[1] == 0 or masks.shape[2] == 0:
-        raise ValueError(f"masks must have shape (L, H, W), got {_got(masks)}; stack one (H, W) mask per label.")
+        raise ValueError(f"masks: expected shape (L, H, W), got {_got(masks)}; stack one (H, W) mask per label.")
     if not masks.is_floating_point():
         masks = masks.to(torch.get_default_dtype())
     if isinstance(layer_names, str):
@@ -284,7 +341,7 @@ def mask_pyramid(
     out: dict[str, torch.Tensor] = {}
     for name in list(layer_names):
         if not isinstance(name, str):
-            raise TypeError(f"layer_names must hold str, got {_got(name)}.")
+            raise TypeError(f"layer_names: expected layer names (str), got {_got(name)}; pass e.g. encoder.names.")
         kind = name.lower()
         if kind.startswith("conv"):
             x = F.avg_pool2d(x, kernel_size=3, stride=1, padding=1, count_include_pad=False)
@@ -295,7 +352,7 @@ def mask_pyramid(
                                  f"pooling would give {size}; use a larger image.")
             x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
         elif not kind.startswith("relu"):
-            raise ValueError(f"layer_names must name conv*, relu* or pool* layers (VGG style), got {name!r}; "
+            raise ValueError(f"layer_names: expected conv*, relu* or pool* layers (VGG style), got {name!r}; "
                              "use names like 'conv1_1', 'relu1_1', 'pool1'.")
         out[name] = x[0]
     return out
