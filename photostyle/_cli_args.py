@@ -104,6 +104,9 @@ def add_transfer_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--content-weight", type=finite_float, default=None, help="override the content weight")
     p.add_argument("--style-weight", type=finite_float, default=None, help="override the style weight")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
+    p.add_argument("--precision", choices=["auto", "float32", "bfloat16"], default=None,
+                   help="dtype of the VGG-19 during the optimisation (default: the preset's; auto = bfloat16 "
+                        "on a CPU that has it natively, for fast)")
     p.add_argument("--weights", default=None, metavar="FILE",
                    help="VGG-19 weights file (default: $PHOTOSTYLE_VGG_WEIGHTS, else the normalised VGG-19)")
     p.add_argument("--seed", type=int, default=612, help="seed of the noise start (default 612)")
@@ -136,5 +139,5 @@ def transfer_kwargs(args: argparse.Namespace) -> dict:
         merge=merge, drop=args.drop, preset=args.preset, work_size=args.work_size,
         output_size=output_size(args.output_size), num_steps=args.steps, init=args.init,
         content_weight=args.content_weight, style_weight=args.style_weight, device=args.device,
-        weights=args.weights, seed=args.seed, postprocess=args.postprocess,
+        precision=args.precision, weights=args.weights, seed=args.seed, postprocess=args.postprocess,
     )

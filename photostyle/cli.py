@@ -71,7 +71,7 @@ def _run_transfer(args) -> int:
     levels = ", ".join(f"{lv.name} {t.get(lv.name, 0.0):.1f}s" for lv in result.preset.levels if lv.num_steps)
     levels = levels or "no optimisation"
     print(f"wrote {out} ({result.image.width}x{result.image.height}; preset {result.preset.name} on the "
-          f"{result.network['layout']} VGG-19 (content {w.content:g}, style {w.style:g}, tv {w.tv:g}, photo {w.photo:g}); "
+          f"{result.network['layout']} VGG-19 in {result.network['precision']} (content {w.content:g}, style {w.style:g}, tv {w.tv:g}, photo {w.photo:g}); "
           f"{levels}, total {t['total']:.1f}s)")
     return EXIT_OK
 

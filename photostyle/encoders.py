@@ -6,8 +6,11 @@ The layer table lives in :mod:`photostyle.layers`, the weight files and their la
 
 from __future__ import annotations
 
+import copy
+import functools
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Optional
 
 import torch
@@ -19,7 +22,38 @@ from .weights import (
     WEIGHTS_ENV_VAR, Layout, VGG19StateDict, VGG19Weights, WeightsLike, load_vgg19_weights, preprocess_affine,
 )
 
-__all__ = ["VGG19Encoder"]
+__all__ = ["VGG19Encoder", "native_low_precision"]
+
+
+@functools.lru_cache(maxsize=None)
+def _cpu_has_native_bf16() -> bool:
+    """Whether this CPU has bfloat16 dot-product instructions (AVX512-BF16 or AMX-BF16, Linux flags)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    flags = set()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            flags.update(line.split(":", 1)[1].split())
+            break
+    return bool(flags & {"avx512_bf16", "amx_bf16"}) and torch.backends.mkldnn.is_available()
+
+
+def native_low_precision(device: torch.device | str) -> Optional[torch.dtype]:
+    """``torch.bfloat16`` where ``device`` computes convolutions in it natively, else None.
+
+    On a CPU with AVX512-BF16 or AMX (read from the CPU's flags, so the choice is the same on every
+    run of one machine) oneDNN runs VGG-19's convolutions in bfloat16 about 2x faster than in float32
+    (forward + backward at 512x384 on one thread of this project's machine: 1.5 s against 3.5 s).
+    CUDA devices get None here: their float32 path is kept (pass ``precision="bfloat16"`` to
+    :func:`photostyle.transfer` to ask for it there).
+    """
+    device = torch.device(device)
+    if device.type == "cpu" and _cpu_has_native_bf16():
+        return torch.bfloat16
+    return None
+
 
 
 class VGG19Encoder(nn.Module):
@@ -63,7 +97,10 @@ class VGG19Encoder(nn.Module):
     -----
     The encoder follows ``.to()``: move it to the image's device and dtype (``encoder.double()`` for
     float64). Gradients flow to the image, not to the weights. ReLUs are not in-place, so a conv output
-    and its ReLU can be requested together.
+    and its ReLU can be requested together. ``forward(image, compute_dtype=torch.bfloat16)`` runs the
+    convolutions in that dtype (on a copy of the weights made once per device, channels-last) and
+    returns the features in the image's dtype; the fast preset does so where the CPU computes bfloat16
+    natively (:func:`native_low_precision`).
 
     Examples
     --------
@@ -130,7 +167,21 @@ class VGG19Encoder(nn.Module):
         pre_weight, pre_bias = preprocess_affine(loaded)
         self.register_buffer("_pre_weight", pre_weight, persistent=False)
         self.register_buffer("_pre_bias", pre_bias, persistent=False)
+        self._low_precision: dict[tuple[torch.device, torch.dtype], nn.Sequential] = {}
         self.eval()
+
+    def _apply(self, fn, recurse=True):  # .to(), .cuda(), .double(): drop copies made from the old weights
+        self._low_precision = {}
+        return super()._apply(fn, recurse)
+
+    def _features_in(self, dtype: torch.dtype) -> nn.Sequential:
+        """The network with its weights in ``dtype``, channels-last, made once per device and dtype."""
+        key = (self._pre_weight.device, dtype)
+        features = self._low_precision.get(key)
+        if features is None:
+            features = copy.deepcopy(self.features).to(dtype=dtype, memory_format=torch.channels_last)
+            self._low_precision = {key: features}
+        return features
 
     @classmethod
     def from_state_dict(cls, state_dict: VGG19StateDict, layers: Sequence[str]) -> "VGG19Encoder":
@@ -153,7 +204,7 @@ class VGG19Encoder(nn.Module):
             )
         if image.ndim != 4 or image.shape[1] != 3:
             raise ValueError(
-                f"image must have shape (B, 3, H, W), got {tuple(image.shape)}; add a batch dimension with "
+                f"image: expected shape (B, 3, H, W), got {tuple(image.shape)}; add a batch dimension with "
                 f"image[None] or convert it with photostyle.image.to_tensor."
             )
         if not image.is_floating_point():
@@ -186,37 +237,52 @@ class VGG19Encoder(nn.Module):
         image = self._check_image(image)
         return F.conv2d(image, self._pre_weight, self._pre_bias)
 
-    def walk(self, image: torch.Tensor) -> Iterator[tuple[str, torch.Tensor]]:
+    def walk(self, image: torch.Tensor, *, compute_dtype: Optional[torch.dtype] = None
+             ) -> Iterator[tuple[str, torch.Tensor]]:
         """Yield ``(name, output)`` for every module in order, from preprocessed ``image``.
 
         Parameters
         ----------
         image : Tensor, shape (B, 3, H, W)
             RGB in [0, 1].
+        compute_dtype : torch.dtype, optional
+            Run the network in this dtype (e.g. ``torch.bfloat16``); the outputs are then of this dtype
+            and channels-last. None: the image's dtype.
         """
         x = self.preprocess(image)
-        for name, module in zip(self.names, self.features):
+        features = self.features
+        if compute_dtype is not None and compute_dtype != x.dtype:
+            if not compute_dtype.is_floating_point:
+                raise TypeError(f"compute_dtype: expected a floating dtype such as torch.bfloat16, got {compute_dtype}.")
+            features = self._features_in(compute_dtype)
+            x = x.to(dtype=compute_dtype, memory_format=torch.channels_last)
+        for name, module in zip(self.names, features):
             x = module(x)
             yield name, x
 
-    def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, image: torch.Tensor, *, compute_dtype: Optional[torch.dtype] = None) -> dict[str, torch.Tensor]:
         """Outputs of :attr:`layers` for ``image``.
 
         Parameters
         ----------
         image : Tensor, shape (B, 3, H, W)
             RGB in [0, 1]; the layout's preprocessing is applied here.
+        compute_dtype : torch.dtype, optional
+            Run the convolutions in this dtype (``torch.bfloat16``: about twice as fast on a CPU that
+            has it natively, see :func:`native_low_precision`); the outputs come back in the image's
+            dtype and the gradient flows to the image as usual. None: the image's dtype.
 
         Returns
         -------
         dict of str to Tensor
-            One entry per requested layer, shape (B, C, H', W').
+            One entry per requested layer, shape (B, C, H', W'), of the image's dtype.
         """
         wanted = set(self.layers)
         outputs: dict[str, torch.Tensor] = {}
-        for name, x in self.walk(image):
+        for name, x in self.walk(image, compute_dtype=compute_dtype):
             if name in wanted:
-                outputs[name] = x
+                outputs[name] = x if x.dtype == image.dtype else x.to(dtype=image.dtype,
+                                                                       memory_format=torch.contiguous_format)
         return {name: outputs[name] for name in self.layers}
 
     def extra_repr(self) -> str:

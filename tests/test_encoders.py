@@ -259,6 +259,63 @@ def test_float64_and_device_follow_module(small_torchvision):
         enc(x)  # float32 image, float64 encoder
 
 
+def test_bfloat16_compute_returns_the_image_dtype_close_to_float32(small_torchvision):
+    enc = VGG19Encoder(["relu1_1", "relu2_1"], weights=small_torchvision)
+    x = _image(seed=3).requires_grad_(True)
+    ref = enc(x)
+    (g_ref,) = torch.autograd.grad(sum(v.square().sum() for v in ref.values()), x)
+    low = enc(x, compute_dtype=torch.bfloat16)
+    assert set(low) == {"relu1_1", "relu2_1"}
+    for name, value in low.items():
+        assert value.dtype == torch.float32 and value.is_contiguous() and value.shape == ref[name].shape
+        # bfloat16 keeps 8 bits of mantissa: a few tenths of a percent per operation
+        assert float((value - ref[name]).norm() / ref[name].norm()) < 0.02
+    (g_low,) = torch.autograd.grad(sum(v.square().sum() for v in low.values()), x)
+    assert g_low.dtype == torch.float32
+    assert float(torch.nn.functional.cosine_similarity(g_low.flatten(), g_ref.flatten(), dim=0)) > 0.999
+    assert float((g_low - g_ref).norm() / g_ref.norm()) < 0.03
+    assert list(enc._low_precision) == [(torch.device("cpu"), torch.bfloat16)]  # one copy, made once
+    copy_ = enc._low_precision[(torch.device("cpu"), torch.bfloat16)]
+    enc(x, compute_dtype=torch.bfloat16)
+    assert enc._low_precision[(torch.device("cpu"), torch.bfloat16)] is copy_
+    assert all(p.dtype == torch.bfloat16 for p in copy_.parameters())
+    assert all(p.dtype == torch.float32 for p in enc.parameters())  # the module's own weights untouched
+    enc.double()
+    assert enc._low_precision == {}  # .to() drops copies made from the old weights
+    enc.float()
+    walked = dict(enc.walk(x.detach(), compute_dtype=torch.bfloat16))
+    assert walked["relu2_1"].dtype == torch.bfloat16
+    with pytest.raises(TypeError, match=r"compute_dtype: expected a floating dtype such as torch.bfloat16, got torch.int32"):
+        enc(x, compute_dtype=torch.int32)
+
+
+def test_native_low_precision_follows_the_cpu_flags(monkeypatch):
+    from photostyle import encoders
+
+    monkeypatch.setattr(encoders, "_cpu_has_native_bf16", lambda: True)
+    assert encoders.native_low_precision("cpu") is torch.bfloat16
+    assert encoders.native_low_precision(torch.device("cuda")) is None  # CUDA keeps float32 unless asked
+    monkeypatch.setattr(encoders, "_cpu_has_native_bf16", lambda: False)
+    assert encoders.native_low_precision("cpu") is None
+
+
+def test_cpu_flags_are_read_from_proc_cpuinfo(monkeypatch, tmp_path):
+    from photostyle import encoders
+
+    real = encoders._cpu_has_native_bf16
+    fake = tmp_path / "cpuinfo"
+    monkeypatch.setattr(encoders, "Path", lambda _: fake)
+    for flags, expected in (("fpu avx2 avx512f avx512_bf16", True), ("fpu avx2 amx_bf16 amx_tile", True),
+                            ("fpu avx2 avx512f avx512_vnni", False)):
+        fake.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
+        real.cache_clear()
+        assert real() is (expected and torch.backends.mkldnn.is_available())
+    fake.unlink()
+    real.cache_clear()
+    assert real() is False  # no /proc/cpuinfo (macOS, Windows): float32
+    real.cache_clear()
+
+
 # --------------------------------------------------------------------------------------------------
 # Genuine shared weights
 # --------------------------------------------------------------------------------------------------
@@ -338,7 +395,8 @@ def test_preprocess_normalised_uses_file_conv(tmp_path):
 
 def test_image_checks(small_torchvision):
     enc = VGG19Encoder(["relu1_1"], weights=small_torchvision)
-    with pytest.raises(ValueError, match=r"\(B, 3, H, W\), got \(3, 8, 8\)"):
+    with pytest.raises(ValueError, match=r"^image: expected shape \(B, 3, H, W\), got \(3, 8, 8\); add a batch "
+                                         r"dimension with image\[None\]"):
         enc(torch.rand(3, 8, 8))
     with pytest.raises(TypeError, match="float"):
         enc(torch.zeros(1, 3, 8, 8, dtype=torch.uint8))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -189,9 +190,9 @@ def test_style_cache_reuses_the_style_targets(random_full, monkeypatch):
     real = random_full.forward
     calls = {"n": 0}
 
-    def counting(image):
+    def counting(image, **options):
         calls["n"] += 1
-        return real(image)
+        return real(image, **options)
 
     monkeypatch.setattr(random_full, "forward", counting)
     cache: dict = {}
@@ -270,3 +271,59 @@ def test_a_converged_level_ends_early_and_the_next_one_runs(random_full):
     assert counts == {"level1": 3, "level2": 6, "level3": 3} and result.stops[0].step == 6
     level2 = [h["total"] for h in result.history if h["stage"] == "level2"]
     assert level2[-1] <= 0.9 * level2[0]
+
+
+def test_precision_auto_follows_the_cpu_and_is_reported(random_full, monkeypatch):
+    from photostyle import encoders
+
+    content = torch.rand(1, 3, 40, 30, generator=torch.Generator().manual_seed(13))
+    kw = dict(num_steps=(2, 1, 1), encoder=random_full, progress=False, init="content")
+    seen = []
+    real = random_full.forward
+
+    def spy(image, **options):
+        seen.append(options.get("compute_dtype"))
+        return real(image, **options)
+
+    monkeypatch.setattr(random_full, "forward", spy)
+    monkeypatch.setattr(encoders, "_cpu_has_native_bf16", lambda: True)
+    fast = transfer(content, content, preset="fast", **kw)
+    assert fast.network["precision"] == "bfloat16" and set(seen) == {torch.bfloat16}
+    seen.clear()
+    plain = transfer(content, content, preset="fast", precision="float32", **kw)
+    assert plain.network["precision"] == "float32" and set(seen) == {None}
+    assert not torch.equal(fast.tensor, plain.tensor)
+    seen.clear()
+    paper = transfer(content, content, preset="paper", num_steps=(1, 1), encoder=random_full, progress=False)
+    assert paper.network["precision"] == "float32" and set(seen) == {None}  # reproduction stays float32
+    monkeypatch.setattr(encoders, "_cpu_has_native_bf16", lambda: False)
+    seen.clear()
+    assert transfer(content, content, preset="fast", **kw).network["precision"] == "float32"
+    assert set(seen) == {None}
+    seen.clear()
+    asked = transfer(content, content, preset="fast", precision="bfloat16", **kw)  # asked for: runs anyway
+    assert asked.network["precision"] == "bfloat16" and set(seen) == {torch.bfloat16}
+
+
+def test_precision_errors(random_full):
+    content = torch.rand(1, 3, 40, 30, generator=torch.Generator().manual_seed(14))
+    with pytest.raises(ValueError, match=re.escape("precision: expected one of 'auto', 'float32', 'bfloat16', "
+                                                   "got 'half'")):
+        transfer(content, content, precision="half", encoder=random_full, progress=False)
+
+    class Plain(torch.nn.Module):  # an encoder of one's own, without compute_dtype=
+        def __init__(self):
+            super().__init__()
+            self.inner = random_full
+            self.layers, self.names = random_full.layers, random_full.names
+
+        def forward(self, image):
+            return self.inner(image)
+
+    with pytest.raises(ValueError, match=re.escape("precision: 'bfloat16' needs an encoder whose forward takes "
+                                                   "compute_dtype= (a VGG19Encoder), got Plain; pass "
+                                                   "precision='float32'.")):
+        transfer(content, content, precision="bfloat16", encoder=Plain(), num_steps=1, progress=False)
+    own = transfer(content, content, precision="auto", encoder=Plain(), num_steps=(1, 1, 1), progress=False,
+                   init="content")
+    assert own.network["precision"] == "float32"  # auto: the user's encoder runs in its own dtype

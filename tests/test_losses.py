@@ -1,3 +1,5 @@
+import re
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -193,5 +195,7 @@ def test_style_objective_keeps_its_targets_when_the_photorealism_term_is_switche
     assert float(stage2["content"]) == float(stage1["content"]) and float(stage2["style"]) == float(stage1["style"])
     assert float(stage2["photo"]) == pytest.approx(10.0 * float(photo(x)), rel=1e-6)
     assert float(stage2["total"]) == pytest.approx(float(stage1["total"]) + float(stage2["photo"]), rel=1e-6)
-    with pytest.raises(ValueError, match="photo_weight > 0 needs a photorealism loss"):
+    with pytest.raises(ValueError, match=re.escape(
+            "photorealism: expected a loss (photostyle.matting.PhotorealismLoss) with photo_weight=1 > 0, got None; "
+            "pass photorealism=PhotorealismLoss(content) or photo_weight=0.")):
         objective.set_photorealism(None, 1.0)

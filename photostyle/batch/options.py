@@ -17,6 +17,7 @@ _CHOICES = {
     "init": ("noise", "content", "colour"),
     "postprocess": ("best_local_affine", "posterization_refine", "none"),
     "auto_method": ("auto", "semantic", "cluster"),
+    "precision": ("auto", "float32", "bfloat16"),
 }
 
 
@@ -95,6 +96,7 @@ JOB_OPTIONS: dict[str, Any] = {
     "photo_weight": _check_weight,
     "init": _check_choice,
     "postprocess": _check_choice,
+    "precision": _check_choice,
     "seed": lambda k, v: _check_int(k, v, None),
     "tol_change": _check_weight,
 }
