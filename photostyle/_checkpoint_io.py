@@ -258,7 +258,8 @@ def interpret(checkpoint: object, source: Path, layout: Optional[str], known: Kn
             )
         if "0.bias" not in tensors or tuple(tensors["0.bias"].shape) != (3,):
             got = tuple(tensors["0.bias"].shape) if "0.bias" in tensors else "nothing"
-            raise ValueError(f"'{source}': '0.bias' (the 1x1 input conv) should have shape (3,), got {got}.")
+            raise ValueError(f"'{source}': expected '0.bias' (the 1x1 input conv) of shape (3,), got {got}; the "
+                             "file is a damaged normalised VGG-19: download it again or pass another file.")
         key_of = {conv: str(_NORMALISED_INDEX[conv]) for conv in _CONV_NAMES}
         state, available = _collect_convs(source, tensors, key_of, {"0.weight", "0.bias"})
         pre = {"weight": tensors["0.weight"].detach().to("cpu"), "bias": tensors["0.bias"].detach().to("cpu")}

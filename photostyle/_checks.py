@@ -109,17 +109,22 @@ def check_int(name: str, value: Any, *, minimum: int | None = None) -> int:
     return value
 
 
-def check_number(name: str, value: Any, *, minimum: float | None = None, positive: bool = False) -> float:
-    """Return ``value`` as a finite float, or raise if it is not a real number in range."""
+def check_number(name: str, value: Any, *, minimum: float | None = None, positive: bool = False,
+                 example: Any = None) -> float:
+    """Return ``value`` as a finite float, or raise if it is not a real number in range.
+
+    With ``example``, every message ends with the fix ``pass e.g. name=example``.
+    """
+    fix = "" if example is None else f"; pass e.g. {name}={example}"
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name}: expected a real number, got {got(value)}.")
+        raise TypeError(f"{name}: expected a real number, got {got(value)}{fix}.")
     value = float(value)
     if not math.isfinite(value):
-        raise ValueError(f"{name}: expected a finite number, got {value}.")
+        raise ValueError(f"{name}: expected a finite number, got {value}{fix}.")
     if positive and value <= 0:
-        raise ValueError(f"{name}: expected a number > 0, got {value}.")
+        raise ValueError(f"{name}: expected a number > 0, got {value}{fix}.")
     if minimum is not None and value < minimum:
-        raise ValueError(f"{name}: expected a number >= {minimum}, got {value}.")
+        raise ValueError(f"{name}: expected a number >= {minimum}, got {value}{fix}.")
     return value
 
 

@@ -107,8 +107,8 @@ def cli_words(message: str) -> str:
     for library, cli in _CLI_WORDS:
         message = message.replace(library, cli)
     if "palette=Palette.from_dict" in message:
-        message = message.replace(" Pass the mask (not the photo), or the palette it was painted with "
-                                  "(palette=Palette.from_dict(...)).", " Pass the mask (not the photo).")
+        message = message.replace("; pass the mask (not the photo), or the palette it was painted with "
+                                  "(palette=Palette.from_dict(...)).", "; pass the mask (not the photo).")
         message += _PALETTE_HINT
     return message
 

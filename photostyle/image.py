@@ -182,7 +182,7 @@ def _array_to_float(arr: np.ndarray, *, name: str) -> np.ndarray:
         lo, hi = float(out.min(initial=0.0)), float(out.max(initial=0.0))
         if lo < -1e-3 or hi > 1 + 1e-3:
             raise ValueError(
-                f"{name}: float images must lie in [0, 1], got values in [{lo:.3g}, {hi:.3g}]; "
+                f"{name}: expected float values in [0, 1], got values in [{lo:.3g}, {hi:.3g}]; "
                 "divide by 255 (8-bit data) or pass a uint8 array."
             )
         out = np.clip(out, 0.0, 1.0)
@@ -249,7 +249,8 @@ def to_tensor(
             raise ValueError(f"{name}: the tensor holds NaN or infinite values.")
         lo, hi = float(t.min()), float(t.max())
         if lo < -1e-3 or hi > 1 + 1e-3:
-            raise ValueError(f"{name}: tensor values must lie in [0, 1], got [{lo:.3g}, {hi:.3g}].")
+            raise ValueError(f"{name}: expected tensor values in [0, 1], got [{lo:.3g}, {hi:.3g}]; divide by 255 "
+                             "(8-bit data) or clamp with .clamp(0, 1).")
         t = t.clamp(0, 1)
         if t.shape[1] == 1:
             t = t.expand(-1, 3, -1, -1)

@@ -93,7 +93,8 @@ def check_layer_names(layers: object) -> tuple[str, ...]:
         )
     names = tuple(dict.fromkeys(layers))
     if not names:
-        raise ValueError("layers must name at least one layer, got an empty sequence; e.g. layers=['relu4_2'].")
+        raise ValueError("layers: expected at least one layer name, got an empty sequence; pass e.g. "
+                         "layers=['relu4_2'].")
     for name in names:
         if not isinstance(name, str) or name not in _LAYER_SET:
             close = difflib.get_close_matches(str(name), VGG19_LAYERS, n=1)

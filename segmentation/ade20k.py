@@ -102,18 +102,19 @@ def class_id(name: Any, *, argument: str = "name") -> int:
     if isinstance(name, numbers.Integral) and not isinstance(name, bool):
         if 0 <= int(name) < len(ADE20K_CLASSES):
             return int(name)
-        raise ValueError(f"{argument}: class id must be in 0..{len(ADE20K_CLASSES) - 1}, got {name}.")
+        raise ValueError(f"{argument}: expected a class id in 0..{len(ADE20K_CLASSES) - 1} or a class name, got "
+                         f"{name}; the names are in segmentation.semantic.ADE20K_CLASSES.")
     if not isinstance(name, str):
-        raise TypeError(f"{argument}: expected an ADE20K class name (str), got {got(name)}.")
+        raise TypeError(f"{argument}: expected an ADE20K class name (str), got {got(name)}; pass a name such as 'tree'.")
     key = " ".join(name.strip().lower().replace("_", " ").split())
     if key in _ID_OF:
         return _ID_OF[key]
     if key in _ALIASES:
         return _ALIASES[key]
     close = difflib.get_close_matches(key, list(_ID_OF), n=3)
-    hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-    raise ValueError(f"{argument}: {name!r} is not an ADE20K class.{hint} "
-                     "The names are in segmentation.semantic.ADE20K_CLASSES.")
+    hint = f"did you mean {', '.join(map(repr, close))}? The" if close else "the"
+    raise ValueError(f"{argument}: expected an ADE20K class name, got {name!r}; {hint} names are in "
+                     "segmentation.semantic.ADE20K_CLASSES.")
 
 
 def class_family(name: Any) -> str:
@@ -145,8 +146,9 @@ def _merge_map(merge: Any) -> dict[int, int]:
         seen, b = {a}, out[a]
         while b in out:
             if b in seen:
-                raise ValueError(f"merge: the classes {sorted(ADE20K_CLASSES[i] for i in seen)} merge into each "
-                                 "other in a cycle; name each class at most once on the left of a chain.")
+                raise ValueError(f"merge: expected chains without a cycle, got the classes "
+                                 f"{sorted(ADE20K_CLASSES[i] for i in seen)} merging into each other; name each "
+                                 "class at most once on the left of a chain.")
             seen.add(b)
             b = out[b]
         out[a] = b

@@ -39,7 +39,8 @@ def _as_float_rgb(image: Any, name: str) -> np.ndarray:
         if arr.ndim == 4 and arr.shape[0] == 1:
             arr = arr[0]
         if arr.ndim != 3 or arr.shape[0] != 3:
-            raise ValueError(f"{name} as a tensor must have shape (3, H, W) or (1, 3, H, W), got {got(image)}.")
+            raise ValueError(f"{name}: expected a tensor of shape (3, H, W) or (1, 3, H, W), got {got(image)}; "
+                             "pass an RGB image.")
         image = np.moveaxis(arr, 0, -1)
     return as_rgb_uint8(image, name).astype(np.float64) / 255.0
 
@@ -107,12 +108,14 @@ def _deep_features(encoder: Callable, rgb: np.ndarray, seg: np.ndarray) -> np.nd
     with torch.no_grad():
         feats = encoder(x)
     if not isinstance(feats, dict) or not feats:
-        raise TypeError(f"encoder must return a non-empty dict of feature maps (1, C, h, w), got {got(feats)}.")
+        raise TypeError(f"encoder: expected a callable returning a non-empty dict of feature maps (1, C, h, w), "
+                        f"got {got(feats)} from it; return e.g. {{'relu3_1': features}}.")
     n = int(seg.max()) + 1
     blocks = []
     for name, f in feats.items():
         if not isinstance(f, torch.Tensor) or f.ndim != 4:
-            raise TypeError(f"encoder output {name!r} must be a (1, C, h, w) tensor, got {got(f)}.")
+            raise TypeError(f"encoder: expected output {name!r} to be a (1, C, h, w) tensor, got {got(f)}; "
+                            "return 4-D feature maps.")
         up = F.interpolate(f.float(), size=seg.shape, mode="bilinear", align_corners=False)[0]
         blocks.append(_region_means(up.permute(1, 2, 0).cpu().numpy().astype(np.float64), seg, n))
     return np.concatenate(blocks, axis=1)
@@ -277,7 +280,7 @@ def auto_segment(
     from .segmenter import photo_rgb
 
     if method not in ("auto", "semantic", "cluster"):
-        raise ValueError(f"method must be 'auto', 'semantic' or 'cluster', got {got(method)}.")
+        raise ValueError(f"method: expected 'auto', 'semantic' or 'cluster', got {got(method)}.")
     c_rgb = photo_rgb(content, "content")
     s_rgb = photo_rgb(style, "style")
     if k is not None:
@@ -297,22 +300,22 @@ def auto_segment(
             method, why = _semantic_available(model)
             if method == "cluster":
                 if semantic_opts:
-                    raise ValueError(f"{semantic_opts[0]}= needs the semantic method, which is not available: "
-                                     f"{why}")
+                    raise ValueError(f"{semantic_opts[0]}: expected the semantic method (it names classes), got "
+                                     f"method='auto' where it is not available: {why}")
                 warnings.warn(f"auto_segment: {why} The weight-free clustering (colour and position, no class "
                               "names) is used instead; pass method='cluster' to silence this.",
                               UserWarning, stacklevel=2)
     if method == "semantic":
         if cluster_opts:
-            raise ValueError(f"{next(iter(cluster_opts))}= applies to method='cluster' only; drop it, or pass "
-                             "method='cluster'.")
+            raise ValueError(f"{next(iter(cluster_opts))}: expected method='cluster' (it applies to the clustering "
+                             "only), got method='semantic'; drop it, or pass method='cluster'.")
         from .semantic import segment_pair
 
         return segment_pair(c_rgb, s_rgb, k=k, merge=merge, drop=drop, model=model, min_region=min_region,
                             work_size=768 if work_size is None else work_size, refine=bool(refine))
     if semantic_opts:
-        raise ValueError(f"{semantic_opts[0]}= applies to the semantic method only (the clustering has no class "
-                         "names); pass method='semantic'.")
+        raise ValueError(f"{semantic_opts[0]}: expected the semantic method (the clustering has no class names), "
+                         "got the clustering; pass method='semantic'.")
     return _cluster_segment(
         c_rgb, s_rgb, k=k, encoder=encoder,
         n_segments=300 if n_segments is None else n_segments,
@@ -364,14 +367,15 @@ def _cluster_segment(
     compactness = check_number("compactness", compactness, minimum=0.0)
     position_weight = check_number("position_weight", position_weight, minimum=0.0)
     if encoder is not None and not callable(encoder):
-        raise TypeError(f"encoder must be callable (tensor -> dict of feature maps), got {got(encoder)}.")
+        raise TypeError(f"encoder: expected a callable (tensor -> dict of feature maps) or None, got {got(encoder)}; "
+                        "pass e.g. photostyle's VGG19Encoder, or None for colour and position only.")
 
     works = [_resize_rgb(c_rgb, work_size), _resize_rgb(s_rgb, work_size)]
     segs = [_superpixels(im, n_segments, compactness) for im in works]
     n_sp = tuple(int(s.max()) + 1 for s in segs)
     if k is not None and k > min(n_sp):
         which = "content" if n_sp[0] <= n_sp[1] else "style"
-        raise ValueError(f"k={k} is larger than the number of superpixels of the {which} image ({min(n_sp)}); "
+        raise ValueError(f"k: expected at most {min(n_sp)} (the superpixels of the {which} image), got {k}; "
                          f"pass k <= {min(n_sp)} or raise n_segments (now {n_segments}).")
 
     desc = [_describe(im, sg) for im, sg in zip(works, segs)]

@@ -97,7 +97,7 @@ def deep_segment(
     from .palette import as_rgb_uint8
 
     if model not in DEEP_MODELS:
-        raise ValueError(f"model must be one of {list(DEEP_MODELS)}, got {got(model)}.")
+        raise ValueError(f"model: expected one of {list(DEEP_MODELS)}, got {got(model)}.")
     rgb = as_rgb_uint8(image, "image")
     builder = getattr(tv_seg, model)
     try:

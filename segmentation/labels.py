@@ -46,23 +46,24 @@ def check_label_map(labels: Any, name: str = "labels") -> np.ndarray:
         if hasattr(labels, "detach") and hasattr(labels, "cpu"):  # torch tensor
             labels = labels.detach().cpu().numpy()
         else:
-            raise TypeError(f"{name} must be a 2-D integer numpy array (H, W), got {got(labels)}; "
+            raise TypeError(f"{name}: expected a 2-D integer numpy array (H, W), got {got(labels)}; "
                             "load masks with segmentation.load_label_map.")
     if labels.ndim != 2 or labels.shape[0] == 0 or labels.shape[1] == 0:
-        raise ValueError(f"{name} must be a 2-D label map (H, W), got {got(labels)}; "
+        raise ValueError(f"{name}: expected a 2-D label map (H, W), got {got(labels)}; "
                          "decode colour masks with segmentation.decode_color_mask or load_label_map.")
     if labels.dtype == bool:
         labels = labels.astype(np.int64)
     elif np.issubdtype(labels.dtype, np.floating):
         if not np.isfinite(labels).all() or not np.all(np.mod(labels, 1) == 0):
-            raise ValueError(f"{name} must hold integer ids, got non-integer floats ({got(labels)}); "
+            raise ValueError(f"{name}: expected integer ids, got non-integer floats ({got(labels)}); "
                              "pass an integer array, or soft masks to one_hot/resize_soft instead.")
         labels = labels.astype(np.int64)
     elif not np.issubdtype(labels.dtype, np.integer):
-        raise TypeError(f"{name} must be an integer array, got dtype {labels.dtype}.")
+        raise TypeError(f"{name}: expected an integer array, got dtype {labels.dtype}; "
+                        "pass integer ids (bool and integral floats are accepted too).")
     labels = labels.astype(np.int64, copy=False)
     if labels.min() < 0:
-        raise ValueError(f"{name} must hold non-negative ids, got minimum {labels.min()}; "
+        raise ValueError(f"{name}: expected non-negative ids, got minimum {labels.min()}; "
                          "shift the ids so that they start at 0.")
     return labels
 
@@ -115,13 +116,14 @@ def _check_npy_header(path: Path) -> None:
         raise ValueError(f"src: cannot read {str(path)!r} as a .npy array (bad header: {exc}); "
                          "save label maps with segmentation.save_label_map.") from exc
     if dtype.hasobject or dtype.kind not in "biuf":
-        raise ValueError(f"src: {str(path)!r} holds a {dtype} array; a label map holds integer ids "
-                         "(or bool / integral floats). Save label maps with segmentation.save_label_map.")
+        raise ValueError(f"src: expected a .npy array of integer ids (or bool / integral floats), got a {dtype} "
+                         f"array in {str(path)!r}; save label maps with segmentation.save_label_map.")
     declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
     held = path.stat().st_size - offset
     if declared > held:
-        raise ValueError(f"src: {str(path)!r} declares an array of shape {tuple(shape)} ({declared} bytes) but "
-                         f"holds {held} bytes of data; the file is truncated or corrupt.")
+        raise ValueError(f"src: expected a complete .npy file, got {str(path)!r}, which declares an array of shape "
+                         f"{tuple(shape)} ({declared} bytes) but holds {held} bytes of data (truncated or corrupt); "
+                         "write it again with segmentation.save_label_map.")
 
 
 def _open_pil(path: Path) -> Any:
@@ -244,12 +246,14 @@ def load_label_map(
     elif isinstance(obj, np.ndarray) or (hasattr(obj, "detach") and hasattr(obj, "cpu")):
         labels = check_label_map(obj, "src")
     else:
-        raise TypeError(f"src must be a path, a PIL image or a numpy array, got {got(obj)}.")
+        raise TypeError(f"src: expected a path, a PIL image or a numpy array, got {got(obj)}; "
+                        "pass e.g. src='mask.png'.")
     labels = check_label_map(labels, "src")
     if names is None and _looks_like_photo(labels):
         raise ValueError(
-            f"src ({source}) does not look like a label image: it holds {len(np.unique(labels))} distinct "
-            "values and most pixels differ from their neighbours, as in a photograph. Pass the mask, not the photo."
+            f"src: expected a label image, got what looks like a photograph ({source}: "
+            f"{len(np.unique(labels))} distinct values, most pixels differ from their neighbours); "
+            "pass the mask, not the photo."
         )
     _warn_tiny(labels, min_share, names, f"label map from {source}")
     return np.ascontiguousarray(labels)
@@ -285,9 +289,11 @@ def save_label_map(
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".npy", ".png"):
-        raise ValueError(f"path must end in .png or .npy, got {str(path)!r}; pick one of those formats.")
+        raise ValueError(f"path: expected a file name ending in .png or .npy, got {str(path)!r}; "
+                         "pick one of those formats.")
     if path.exists() and not overwrite:
-        raise FileExistsError(f"path {str(path)!r} exists; pass overwrite=True to replace it.")
+        raise FileExistsError(f"path: expected a new file, got {str(path)!r}, which exists; "
+                              "pass overwrite=True to replace it.")
     if not path.parent.is_dir():
         raise FileNotFoundError(f"path: the folder {str(path.parent)!r} does not exist; create it first.")
     top = int(labels.max())
@@ -297,10 +303,11 @@ def save_label_map(
 
         if palette is not None:
             if not isinstance(palette, Palette):
-                raise TypeError(f"palette must be a segmentation.Palette, got {got(palette)}.")
+                raise TypeError(f"palette: expected a segmentation.Palette, got {got(palette)}; "
+                                "build one with Palette.from_dict({'sky': (0, 0, 255), ...}).")
             limit = min(256, len(palette))
             if top >= limit:
-                raise ValueError(f"labels hold id {top} but the palette PNG can hold ids 0..{limit - 1}; "
+                raise ValueError(f"labels: expected ids in 0..{limit - 1} for this palette PNG, got id {top}; "
                                  "save without palette= or as .npy.")
             image = Image.frombytes("P", (labels.shape[1], labels.shape[0]), labels.astype(np.uint8).tobytes())
             image.putpalette(palette.colors[:limit].reshape(-1).tolist())
@@ -309,7 +316,7 @@ def save_label_map(
         elif top < 65536:
             image = Image.fromarray(labels.astype(np.uint16))
         else:
-            raise ValueError(f"labels hold id {top}, more than a 16-bit PNG can store (65535); save as .npy.")
+            raise ValueError(f"labels: expected ids in 0..65535 for a 16-bit PNG, got id {top}; save as .npy.")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=suffix, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -398,9 +405,11 @@ def resize_soft(masks: Any, shape: tuple[int, int]) -> Any:
     h, w = check_shape2("shape", shape)
     is_torch = hasattr(masks, "detach") and hasattr(masks, "cpu")
     if not is_torch and not isinstance(masks, np.ndarray):
-        raise TypeError(f"masks must be a numpy array or torch tensor (L, H, W), got {got(masks)}.")
+        raise TypeError(f"masks: expected a numpy array or torch tensor (L, H, W) or (H, W), got {got(masks)}; "
+                        "stack one (H, W) mask per label.")
     if masks.ndim not in (2, 3) or masks.shape[-1] == 0 or masks.shape[-2] == 0:
-        raise ValueError(f"masks must have shape (L, H, W) or (H, W), got {got(masks)}.")
+        raise ValueError(f"masks: expected shape (L, H, W) or (H, W) with H, W >= 1, got {got(masks)}; "
+                         "stack one (H, W) mask per label.")
     H, W = masks.shape[-2:]
     rows, cols = _area_matrix(h, H), _area_matrix(w, W)
     if is_torch:

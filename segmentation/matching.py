@@ -93,14 +93,14 @@ def match_labels(
     table: dict[int, int] = {}
     if mapping is not None:
         if not isinstance(mapping, Mapping):
-            raise TypeError(f"mapping must be a dict {{content_id: style_id}}, got {got(mapping)}; "
+            raise TypeError(f"mapping: expected a dict {{content_id: style_id}}, got {got(mapping)}; "
                             "pass e.g. mapping={0: 2}.")
         bad_keys = sorted(int(k) for k in mapping if int(k) not in set(c_ids))
         bad_vals = sorted({int(v) for v in mapping.values() if int(v) not in s_set})
         if bad_keys or bad_vals:
             raise ValueError(
-                f"mapping names ids that do not occur: content ids {bad_keys} (content has {c_ids}), "
-                f"style ids {bad_vals} (style has {s_ids}); fix the mapping or the masks."
+                f"mapping: expected ids that occur in the masks, got content ids {bad_keys} (content has "
+                f"{c_ids}) and style ids {bad_vals} (style has {s_ids}); fix the mapping or the masks."
             )
         table = {int(k): int(v) for k, v in mapping.items()}
     pairs = []
@@ -114,8 +114,8 @@ def match_labels(
             content_only.append(i)
     if not pairs:
         raise ValueError(
-            f"no label matches: content_labels has ids {c_ids}, style_labels has ids {s_ids}, and none is "
-            "shared. Pass mapping={content_id: style_id}, paint both masks with one palette, or use "
+            f"content_labels and style_labels: expected at least one shared id, got content ids {c_ids} and "
+            f"style ids {s_ids}; pass mapping={{content_id: style_id}}, paint both masks with one palette, or use "
             "segmentation.auto_segment to make corresponding masks."
         )
     used = {p[1] for p in pairs}
@@ -148,7 +148,7 @@ def fit_labels(labels: Any, shape: tuple[int, int], *, strict: bool = False, nam
     if labels.shape == shape:
         return labels
     if strict:
-        raise ValueError(f"{name} has size {labels.shape} (H, W) but its image has {shape}; resize the mask "
+        raise ValueError(f"{name}: expected its image's size {shape} (H, W), got {labels.shape}; resize the mask "
                          "to the image (segmentation.resize_labels) or pass strict=False to resize it here.")
     ratio_h, ratio_w = shape[0] / labels.shape[0], shape[1] / labels.shape[1]
     aspect = "" if abs(ratio_h / ratio_w - 1) < 0.02 else " (aspect ratios differ: check it is the right mask)"
@@ -215,7 +215,8 @@ def label_iou(
     p = check_label_map(pred, "pred")
     r = check_label_map(reference, "reference")
     if p.shape != r.shape:
-        raise ValueError(f"pred has size {p.shape} but reference has {r.shape}; resize one with resize_labels.")
+        raise ValueError(f"pred and reference: expected the same size, got {p.shape} and {r.shape}; "
+                         "resize one with resize_labels.")
     r_ids, counts = np.unique(r, return_counts=True)
     keep = r_ids[counts / r.size >= min_share]
     valid = np.isin(r, keep)

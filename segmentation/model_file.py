@@ -79,7 +79,8 @@ def find_segmentation_model(model: str | os.PathLike | None = None) -> Path | No
     if model is not None:
         if not isinstance(model, (str, os.PathLike)):
             raise TypeError(f"model: expected a path to {MODEL_FILE_NAME}, a SemanticSegmenter or None, "
-                            f"got {got(model)}.")
+                            f"got {got(model)}; pass the file's path, or None to use ${SEG_MODEL_ENV_VAR} or the "
+                            "cache.")
         path = Path(os.fsdecode(model)).expanduser()
         if not path.is_file():
             raise FileNotFoundError(f"model: no file at '{path}'; pass the path of {MODEL_FILE_NAME}, "
@@ -89,8 +90,9 @@ def find_segmentation_model(model: str | os.PathLike | None = None) -> Path | No
     if env:
         path = Path(env).expanduser()
         if not path.is_file():
-            raise FileNotFoundError(f"${SEG_MODEL_ENV_VAR} names '{path}', which does not exist; fix or unset "
-                                    f"it (then the cache '{_hub_path()}' is used, or the file downloaded).")
+            raise FileNotFoundError(f"${SEG_MODEL_ENV_VAR}: expected the path of an existing file, got '{path}', "
+                                    f"which does not exist; fix or unset it (then the cache '{_hub_path()}' is "
+                                    "used, or the file downloaded).")
         return path
     cached = _hub_path()
     return cached if cached.is_file() else None

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import check_number
+from ._checks import check_number, got
 from .labels import check_label_map
 from .palette import DPST_PALETTE, Palette, as_rgb_uint8
 
@@ -46,17 +46,18 @@ def overlay(image: Any, labels: Any, *, alpha: float = 0.5, palette: Palette | N
     lab = check_label_map(labels, "labels")
     alpha = check_number("alpha", alpha, minimum=0.0, maximum=1.0)
     if lab.shape != rgb.shape[:2]:
-        raise ValueError(f"labels has size {lab.shape} but image has {rgb.shape[:2]}; resize the labels with "
-                         "segmentation.resize_labels(labels, image.shape[:2]).")
+        raise ValueError(f"labels: expected the image's size {rgb.shape[:2]} (H, W), got {lab.shape}; resize the "
+                         "labels with segmentation.resize_labels(labels, image.shape[:2]).")
     top = int(lab.max())
     if palette is None:
         colors = label_colors(top + 1)
     else:
         if not isinstance(palette, Palette):
-            raise TypeError(f"palette must be a segmentation.Palette, got {type(palette).__name__}.")
+            raise TypeError(f"palette: expected a segmentation.Palette or None, got {got(palette)}; "
+                            "build one with Palette.from_dict({'sky': (0, 0, 255), ...}).")
         if top >= len(palette):
-            raise ValueError(f"labels hold id {top} but palette has {len(palette)} colours; pass a larger "
-                             "palette or palette=None.")
+            raise ValueError(f"labels: expected ids in 0..{len(palette) - 1} (the palette's {len(palette)} colours), "
+                             f"got id {top}; pass a larger palette or palette=None.")
         colors = palette.colors
     out = (1 - alpha) * rgb + alpha * colors[lab].astype(np.float64)
     return np.clip(np.round(out), 0, 255).astype(np.uint8)

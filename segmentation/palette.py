@@ -60,20 +60,21 @@ class Palette:
     def __post_init__(self) -> None:
         names = tuple(self.names) if not isinstance(self.names, str) else None
         if names is None or not all(isinstance(n, str) for n in names):
-            raise TypeError(f"names must be a sequence of str, got {got(self.names)}; "
+            raise TypeError(f"names: expected a sequence of str, got {got(self.names)}; "
                             "pass e.g. names=('sky', 'water').")
         if len(set(names)) != len(names):
             dup = sorted({n for n in names if names.count(n) > 1})
-            raise ValueError(f"names must be unique, got duplicates {dup}; rename them.")
+            raise ValueError(f"names: expected unique names, got duplicates {dup}; rename them.")
         colors = np.asarray(self.colors)
         if colors.ndim != 2 or colors.shape[1] != 3 or colors.shape[0] != len(names) or len(names) == 0:
-            raise ValueError(f"colors must have shape (K, 3) with K = len(names) = {len(names)} >= 1, "
+            raise ValueError(f"colors: expected shape (K, 3) with K = len(names) = {len(names)} >= 1, "
                              f"got {got(colors)}; give one RGB triple per name.")
         if not np.issubdtype(colors.dtype, np.integer) and not np.all(np.mod(colors, 1) == 0):
-            raise ValueError(f"colors must hold integer RGB values in 0..255, got {got(colors)}; "
+            raise ValueError(f"colors: expected integer RGB values in 0..255, got {got(colors)}; "
                              "scale float colours by 255 and round them.")
         if colors.size and (colors.min() < 0 or colors.max() > 255):
-            raise ValueError(f"colors must lie in 0..255, got values in [{colors.min()}, {colors.max()}].")
+            raise ValueError(f"colors: expected RGB values in 0..255, got values in [{colors.min()}, {colors.max()}]; "
+                             "pass 8-bit colours.")
         colors = colors.astype(np.uint8)
         colors.setflags(write=False)
         object.__setattr__(self, "names", names)
@@ -84,13 +85,15 @@ class Palette:
     def from_dict(cls, mapping: Mapping[str, Sequence[int]]) -> "Palette":
         """Build a palette from ``{name: (r, g, b)}``; ids follow the mapping's order."""
         if not isinstance(mapping, Mapping) or len(mapping) == 0:
-            raise TypeError(f"mapping must be a non-empty dict name -> (r, g, b), got {got(mapping)}; "
-                            "pass e.g. {'sky': (0, 0, 255)}.")
+            error = TypeError if not isinstance(mapping, Mapping) else ValueError
+            raise error(f"mapping: expected a non-empty dict name -> (r, g, b), got {got(mapping)}; "
+                        "pass e.g. {'sky': (0, 0, 255)}.")
         colors = []
         for name, rgb in mapping.items():
             arr = np.asarray(rgb)
             if arr.shape != (3,):
-                raise ValueError(f"mapping[{name!r}] must be an (r, g, b) triple, got {got(rgb)}.")
+                raise ValueError(f"mapping[{name!r}]: expected an (r, g, b) triple, got {got(rgb)}; "
+                                 "pass e.g. (0, 0, 255).")
             colors.append(arr)
         return cls(tuple(mapping.keys()), np.stack(colors))
 
@@ -102,12 +105,14 @@ class Palette:
         """
         mode = getattr(image, "mode", None)
         if mode not in ("P", "PA"):
-            raise ValueError(f"image must be a PIL image in 'P' (palette) mode, got mode {mode!r} "
-                             f"({type(image).__name__}); use Palette.from_dict for RGB masks.")
+            error = TypeError if mode is None else ValueError
+            raise error(f"image: expected a PIL image in 'P' (palette) mode, got mode {mode!r} "
+                        f"({type(image).__name__}); use Palette.from_dict for RGB masks.")
         raw = image.getpalette() or []
         rgb = np.asarray(raw[: len(raw) // 3 * 3], dtype=np.uint8).reshape(-1, 3)
         if len(rgb) == 0:
-            raise ValueError("image is in 'P' mode but carries no palette; save it with one.")
+            raise ValueError("image: expected a 'P'-mode image that carries a palette, got one without; "
+                             "save it with one.")
         return cls(tuple(f"index_{i}" for i in range(len(rgb))), rgb)
 
     # -- queries ----------------------------------------------------------------------------------
@@ -119,13 +124,13 @@ class Palette:
         try:
             return self.names.index(name)
         except ValueError:
-            raise ValueError(f"name must be one of {list(self.names)}, got {name!r}.") from None
+            raise ValueError(f"name: expected one of {list(self.names)}, got {name!r}.") from None
 
     def color(self, key: int | str) -> tuple[int, int, int]:
         """The RGB colour of a label given by id or name."""
         i = self.index(key) if isinstance(key, str) else int(key)
         if not 0 <= i < len(self):
-            raise ValueError(f"key must be a label id in 0..{len(self) - 1} or a name, got {key!r}.")
+            raise ValueError(f"key: expected a label id in 0..{len(self) - 1} or a name, got {key!r}.")
         return tuple(int(c) for c in self.colors[i])
 
     def as_dict(self) -> dict[str, tuple[int, int, int]]:
@@ -193,25 +198,26 @@ def as_rgb_uint8(image: Any, name: str = "mask") -> np.ndarray:
     if hasattr(image, "convert") and hasattr(image, "mode"):  # PIL image
         return np.asarray(image.convert("RGB"), dtype=np.uint8)
     if not isinstance(image, np.ndarray):
-        raise TypeError(f"{name} must be an RGB numpy array (H, W, 3) or a PIL image, got {got(image)}; "
+        raise TypeError(f"{name}: expected an RGB numpy array (H, W, 3) or a PIL image, got {got(image)}; "
                         "load files with segmentation.load_label_map or PIL.Image.open.")
     if image.ndim != 3 or image.shape[2] not in (3, 4) or image.shape[0] == 0 or image.shape[1] == 0:
-        raise ValueError(f"{name} must have shape (H, W, 3) (RGB) or (H, W, 4) (RGBA), got {got(image)}; "
+        raise ValueError(f"{name}: expected shape (H, W, 3) (RGB) or (H, W, 4) (RGBA), got {got(image)}; "
                          "2-D arrays are label maps: use segmentation.load_label_map.")
     image = image[..., :3]
     if image.dtype == np.uint8:
         return np.ascontiguousarray(image)
     if np.issubdtype(image.dtype, np.floating):
         if not np.isfinite(image).all() or image.min() < 0 or image.max() > 1:
-            raise ValueError(f"{name} as a float array must hold values in [0, 1], got range "
+            raise ValueError(f"{name}: expected float values in [0, 1], got range "
                              f"[{np.nanmin(image):.3g}, {np.nanmax(image):.3g}]; divide uint8 data by 255.")
         return np.round(image * 255).astype(np.uint8)
     if np.issubdtype(image.dtype, np.integer):
         if image.min() < 0 or image.max() > 255:
-            raise ValueError(f"{name} as an integer array must hold values in 0..255, got range "
-                             f"[{image.min()}, {image.max()}].")
+            raise ValueError(f"{name}: expected integer values in 0..255, got range "
+                             f"[{image.min()}, {image.max()}]; pass 8-bit values (uint8).")
         return image.astype(np.uint8)
-    raise TypeError(f"{name} must be uint8 or float in [0, 1], got dtype {image.dtype}.")
+    raise TypeError(f"{name}: expected uint8 or float in [0, 1], got dtype {image.dtype}; "
+                    "convert it with .astype(np.uint8).")
 
 
 #: Above this many pixels the distinct colours are found by counting over all 2^24, not by sorting.
@@ -324,7 +330,7 @@ def decode_color_mask(
     """
     palette = DPST_PALETTE if palette is None else palette
     if not isinstance(palette, Palette):
-        raise TypeError(f"palette must be a segmentation.Palette, got {got(palette)}; "
+        raise TypeError(f"palette: expected a segmentation.Palette, got {got(palette)}; "
                         "build one with Palette.from_dict({'sky': (0, 0, 255), ...}).")
     far_threshold = check_number("far_threshold", far_threshold, minimum=0.0)
     max_far_share = check_number("max_far_share", max_far_share, minimum=0.0, maximum=1.0)
@@ -335,18 +341,18 @@ def decode_color_mask(
     if far_share > max_far_share:
         n_colors = len(np.unique(rgb.reshape(-1, 3), axis=0))
         raise ValueError(
-            f"mask does not look like a label image for this palette: {far_share:.1%} of its pixels "
-            f"(more than max_far_share={max_far_share:.0%}) are farther than {far_threshold:g} from every "
-            f"one of the {len(palette)} palette colours, and it holds {n_colors} distinct colours. "
-            "Pass the mask (not the photo), or the palette it was painted with (palette=Palette.from_dict(...))."
+            f"mask: expected a label image painted in this palette, got {far_share:.1%} of its pixels "
+            f"(more than max_far_share={max_far_share:.0%}) farther than {far_threshold:g} from every one of "
+            f"the {len(palette)} palette colours, and {n_colors} distinct colours; pass the mask (not the "
+            "photo), or the palette it was painted with (palette=Palette.from_dict(...))."
         )
     if strict and far.any():
         ys, xs = np.nonzero(far)
         example = tuple(int(c) for c in rgb[ys[0], xs[0]])
         raise ValueError(
-            f"mask has {far_share:.2%} of pixels ({int(far.sum())}) farther than far_threshold="
-            f"{far_threshold:g} from every palette colour (e.g. {example} at row {ys[0]}, column {xs[0]}); "
-            "strict=True refuses them. Pass strict=False to give them their nearest colour, or raise far_threshold."
+            f"mask: expected every pixel within far_threshold={far_threshold:g} of a palette colour "
+            f"(strict=True), got {far_share:.2%} of pixels ({int(far.sum())}) farther (e.g. {example} at row "
+            f"{ys[0]}, column {xs[0]}); pass strict=False to give them their nearest colour, or raise far_threshold."
         )
     if clean_edges:
         labels = reassign_edge_debris(labels, dist > EXACT_TOLERANCE)

@@ -85,7 +85,8 @@ class SemanticSegmenter(nn.Module):
 
     def forward(self, x: Any) -> Any:
         if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-            raise TypeError(f"x: expected a floating-point tensor (N, 3, {INPUT_SIZE}, {INPUT_SIZE}), got {got(x)}.")
+            raise TypeError(f"x: expected a floating-point tensor (N, 3, {INPUT_SIZE}, {INPUT_SIZE}), got {got(x)}; "
+                            "use semantic_probabilities() for photos.")
         if x.ndim != 4 or tuple(x.shape[1:]) != (3, INPUT_SIZE, INPUT_SIZE):
             raise ValueError(f"x: expected shape (N, 3, {INPUT_SIZE}, {INPUT_SIZE}) in [-1, 1], got {tuple(x.shape)}; "
                              "use semantic_probabilities() for photos of any size.")
@@ -143,9 +144,10 @@ def load_segmentation_model(
     if path is None:
         if not download:
             raise FileNotFoundError(
-                f"the segmentation model {MODEL_FILE_NAME} is not in the cache '{_hub_path()}' and "
-                f"${SEG_MODEL_ENV_VAR} is not set; download it with segmentation.download_segmentation_model() "
-                f"(from {MODEL_URL}) or set ${SEG_MODEL_ENV_VAR}=/path/to/{MODEL_FILE_NAME}."
+                f"model: expected {MODEL_FILE_NAME} in the cache '{_hub_path()}' or named by "
+                f"${SEG_MODEL_ENV_VAR}, got neither (download=False); download it with "
+                f"segmentation.download_segmentation_model() (from {MODEL_URL}) or set "
+                f"${SEG_MODEL_ENV_VAR}=/path/to/{MODEL_FILE_NAME}."
             )
         path = download_segmentation_model(progress=progress)
     stat = path.stat()
@@ -186,8 +188,8 @@ def photo_rgb(image: Any, name: str) -> np.ndarray:
         if arr.ndim == 4 and arr.shape[0] == 1:
             arr = arr[0]
         if arr.ndim != 3 or arr.shape[0] not in (1, 3, 4):
-            raise ValueError(f"{name} as a tensor must have shape (C, H, W) or (1, C, H, W) with C in 1, 3, 4, "
-                             f"got {got(image)}.")
+            raise ValueError(f"{name}: expected a tensor of shape (C, H, W) or (1, C, H, W) with C in 1, 3, 4, "
+                             f"got {got(image)}; pass an RGB, grey or RGBA image.")
         image = np.moveaxis(arr, 0, -1)
     if isinstance(image, np.ndarray):
         if image.ndim == 2:
@@ -207,15 +209,14 @@ def check_photo_size(rgb: np.ndarray, name: str) -> None:
     h, w = rgb.shape[:2]
     if min(h, w) < MIN_SIDE:
         raise ValueError(
-            f"{name}: a photo of {h}x{w} pixels is smaller than the segmentation network's output stride; "
-            f"it needs at least {MIN_SIDE} pixels on each side (better 100 or more). Upscale it, or use "
-            "method='cluster'."
+            f"{name}: expected a photo of at least {MIN_SIDE} pixels on each side (the segmentation network's "
+            f"output stride; better 100 or more), got {h}x{w} pixels; upscale it, or use method='cluster'."
         )
     if max(h, w) / min(h, w) > INPUT_SIZE / MIN_SIDE:
         raise ValueError(
-            f"{name}: a photo of {h}x{w} pixels is too elongated for the network ({INPUT_SIZE} px on its long "
-            f"side leaves less than {MIN_SIDE} px on the short one); crop it to an aspect ratio below "
-            f"{INPUT_SIZE // MIN_SIDE}:1, or use method='cluster'."
+            f"{name}: expected an aspect ratio below {INPUT_SIZE // MIN_SIDE}:1, got a photo of {h}x{w} pixels, "
+            f"too elongated for the network ({INPUT_SIZE} px on its long side leave less than {MIN_SIDE} px on "
+            "the short one); crop it, or use method='cluster'."
         )
 
 

@@ -149,8 +149,8 @@ def segment_pair(
     def absent(cls: int, argument: str) -> ValueError:
         listing = "; ".join(f"{side} has {', '.join(ADE20K_CLASSES[i] for i in sorted(r, key=lambda i: -r[i]))}"
                             for side, r in zip(("content", "style"), raw))
-        return ValueError(f"{argument}: '{ADE20K_CLASSES[cls]}' is in neither photo ({listing}); "
-                          f"name a class that is there.")
+        return ValueError(f"{argument}: expected a class in one of the photos, got '{ADE20K_CLASSES[cls]}', "
+                          f"which is in neither ({listing}); name a class that is there.")
 
     for a in merge_map:
         if a not in seen:
@@ -166,7 +166,7 @@ def segment_pair(
     allowed[list(merge_map)] = False
     allowed[drop_ids] = False
     if not allowed.any():
-        raise ValueError("drop: every class was dropped; keep at least one.")
+        raise ValueError("drop: expected at least one class left, got every class dropped; keep at least one.")
 
     def settle(allowed: np.ndarray) -> list[dict[int, float]]:
         """Classes kept in each photo: allowed, and covering at least min_region (iterated, since
@@ -187,7 +187,8 @@ def segment_pair(
     groups, notes = _match(areas)
     for side, a in zip(("content", "style"), areas):
         if not all(allowed[c] for c in a):
-            raise ValueError(f"drop: no class is left in the {side} photo; drop fewer classes.")
+            raise ValueError(f"drop: expected a class left in each photo, got none in the {side} photo; "
+                             "drop fewer classes.")
     if k is not None:
         while len(groups) > k:  # style-only groups go first, then the smallest content groups
             smallest = min(groups, key=lambda g: (any(s == "c" for s, _ in g),

@@ -187,7 +187,8 @@ def read_tflite(source: str | Path | bytes) -> TFLiteGraph:
                          "is the file truncated or of another format?")
     model = tflite.Model.GetRootAs(buf, 0)
     if model.SubgraphsLength() < 1:
-        raise ValueError(f"source: {where} holds no subgraph.")
+        raise ValueError(f"source: expected a TensorFlow Lite model with a subgraph, got {where} with none; "
+                         "is the file truncated or of another format?")
     op_names = _enum_names(tflite.BuiltinOperator)
     opt_names = _enum_names(tflite.BuiltinOptions)
     codes = []

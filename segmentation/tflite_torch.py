@@ -97,7 +97,7 @@ class TFLiteModule(nn.Module):
     def __init__(self, graph: TFLiteGraph) -> None:
         super().__init__()
         if len(graph.inputs) != 1:
-            raise ValueError(f"graph: expected one input, got {len(graph.inputs)}.")
+            raise ValueError(f"graph: expected one input, got {len(graph.inputs)}; convert a single-input model.")
         self.graph_input = graph.inputs[0]
         self.graph_outputs = tuple(graph.outputs)
         self.input_shape = graph.tensors[self.graph_input].shape
@@ -148,7 +148,8 @@ class TFLiteModule(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
         if not isinstance(x, torch.Tensor) or not x.is_floating_point():
             raise TypeError(f"x: expected a floating-point tensor, got {type(x).__name__}"
-                            f"{'' if not isinstance(x, torch.Tensor) else ' of dtype ' + str(x.dtype)}.")
+                            f"{'' if not isinstance(x, torch.Tensor) else ' of dtype ' + str(x.dtype)}; "
+                            "convert it with torch.as_tensor(x).float().")
         values: dict[int, torch.Tensor] = {self.graph_input: x}
         for op, fn in self._steps:
             args = [values[j] if j in values else (self.const(j, x) if j in self._names else j)

@@ -41,3 +41,10 @@ def synthetic_pair():
     s[:35] = (0.6, 0.3, 0.5)  # purple dusk sky
     s[35:] = (0.1, 0.25, 0.1)  # dark ground
     return tuple(np.clip(im + rng.normal(0, 0.02, im.shape), 0, 1) for im in (c, s))
+
+
+def raises_exactly(exc: type[BaseException], message: str):
+    """``pytest.raises(exc)`` that also requires the whole message to be ``message``, word for word."""
+    import re
+
+    return pytest.raises(exc, match="^" + re.escape(message) + "$")

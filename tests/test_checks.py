@@ -69,6 +69,29 @@ def test_check_same_grid():
             _checks.check_same_grid, "a", a, "b", a.to("meta"))
 
 
+def test_check_number_names_a_fix_when_given_an_example():
+    assert _checks.check_number("w", 2, minimum=0.0, example=1) == 2.0
+    _raises(TypeError, "w: expected a real number, got 'a' (str); pass e.g. w=1.", _checks.check_number, "w", "a",
+            example=1)
+    _raises(ValueError, "w: expected a finite number, got nan; pass e.g. w=1.", _checks.check_number, "w",
+            float("nan"), example=1)
+    _raises(ValueError, "w: expected a number > 0, got 0.0; pass e.g. w=1.", _checks.check_number, "w", 0,
+            positive=True, example=1)
+    # without an example, the text stays as callers quote it
+    _raises(ValueError, "w: expected a number >= 0.0, got -1.0.", _checks.check_number, "w", -1, minimum=0.0)
+
+
+def test_layer_and_weight_file_value_messages(tmp_path):
+    from photostyle.layers import check_layer_names
+    from photostyle.weights import load_vgg19_weights
+
+    _raises(ValueError, "layers: expected at least one layer name, got an empty sequence; pass e.g. "
+            "layers=['relu4_2'].", check_layer_names, [])
+    path = tmp_path / "damaged.pth"
+    torch.save({"0.weight": torch.zeros(3, 3, 1, 1), "0.bias": torch.zeros(4)}, path)
+    _raises(ValueError, f"'{path}': expected '0.bias' (the 1x1 input conv) of shape (3,), got (4,); the file is a "
+            "damaged normalised VGG-19: download it again or pass another file.", load_vgg19_weights, path)
+
 def test_core_type_errors_speak_the_house_format():
     """Each public boundary names the argument, what it expected, what it got, and how to fix it."""
     import numpy as np

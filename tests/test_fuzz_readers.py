@@ -165,12 +165,17 @@ def test_npy_declaring_more_data_than_it_holds_is_refused(tmp_path):
         segmentation.load_label_map(path)
     held = path.stat().st_size - 128
     assert str(info.value) == (
-        f"src: '{path}' declares an array of shape (1000000, 1000000) (8000000000000 bytes) but holds "
-        f"{held} bytes of data; the file is truncated or corrupt."
+        f"src: expected a complete .npy file, got '{path}', which declares an array of shape (1000000, 1000000) "
+        f"(8000000000000 bytes) but holds {held} bytes of data (truncated or corrupt); write it again with "
+        "segmentation.save_label_map."
     )
     np.save(path, np.zeros((2, 2), dtype=np.complex64))
-    with pytest.raises(ValueError, match="holds a complex64 array; a label map holds integer ids"):
+    with pytest.raises(ValueError) as info:
         segmentation.load_label_map(path)
+    assert str(info.value) == (
+        "src: expected a .npy array of integer ids (or bool / integral floats), got a complex64 array in "
+        f"'{path}'; save label maps with segmentation.save_label_map."
+    )
     path.write_bytes(b"\x93NUMPY\x01\x00\xff")
     with pytest.raises(ValueError, match="as a .npy array \\(bad header"):
         segmentation.load_label_map(path)

@@ -1,4 +1,5 @@
 import os
+import re
 
 import numpy as np
 import pytest
@@ -71,7 +72,8 @@ def _write_png16(path, arr):
 def test_tensor_inputs_and_errors(tmp_path):
     x = torch.rand(3, 8, 6)
     assert to_tensor(x).shape == (1, 3, 8, 6)
-    with pytest.raises(ValueError, match=r"values must lie in \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"^image: expected tensor values in \[0, 1\], got \[0\.\d+, 2\d\d\]; divide "
+                       r"by 255 \(8-bit data\) or clamp with \.clamp\(0, 1\)\.$"):
         to_tensor(x * 255)
     with pytest.raises(TypeError, match="float tensor"):
         to_tensor((x * 255).to(torch.uint8))
@@ -83,7 +85,8 @@ def test_tensor_inputs_and_errors(tmp_path):
     bad.write_bytes(b"not an image at all")
     with pytest.raises(ValueError, match="cannot read .*bad.png.* as an image"):
         to_tensor(bad)
-    with pytest.raises(ValueError, match="float images must lie in"):
+    with pytest.raises(ValueError, match=re.escape("image: expected float values in [0, 1], got values in [0, 2]; "
+                                                   "divide by 255 (8-bit data) or pass a uint8 array.")):
         to_tensor(np.full((3, 3, 3), 2.0))
     with pytest.raises(TypeError, match="expected a path, PIL image"):
         to_tensor([1, 2, 3])

@@ -13,7 +13,7 @@ import torch
 
 from photostyle.segmentation import AutoMasks, auto_segment
 from photostyle.segmentation import semantic as sem
-from ._shared import DPST, SHARED, synthetic_pair
+from ._shared import DPST, SHARED, raises_exactly, synthetic_pair
 
 MODEL = SHARED / "models" / "deeplabv3_mobilenetv2_ade20k.tflite"
 LABELS = SHARED / "models" / "ade20k_labels.txt"
@@ -75,11 +75,14 @@ def test_class_names_agree_with_the_label_file_and_every_class_has_one_family():
 
 
 def test_class_id_errors():
-    with pytest.raises(ValueError, match=r"merge: 'tre' is not an ADE20K class\. Did you mean 'tree'"):
+    with raises_exactly(ValueError, "merge: expected an ADE20K class name, got 'tre'; did you mean 'tree'? "
+                        "The names are in segmentation.semantic.ADE20K_CLASSES."):
         sem.class_id("tre", argument="merge")
-    with pytest.raises(TypeError, match="drop: expected an ADE20K class name"):
+    with raises_exactly(TypeError, "drop: expected an ADE20K class name (str), got 3.5 (float); "
+                        "pass a name such as 'tree'."):
         sem.class_id(3.5, argument="drop")
-    with pytest.raises(ValueError, match=r"class id must be in 0\.\.150, got 151"):
+    with raises_exactly(ValueError, "name: expected a class id in 0..150 or a class name, got 151; "
+                        "the names are in segmentation.semantic.ADE20K_CLASSES."):
         sem.class_id(151)
 
 
@@ -260,7 +263,8 @@ def test_find_model_order(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match="model: no file at"):
         sem.find_segmentation_model(tmp_path / "missing.tflite")
     monkeypatch.setenv(sem.SEG_MODEL_ENV_VAR, str(tmp_path / "gone.tflite"))
-    with pytest.raises(FileNotFoundError, match=r"\$PHOTOSTYLE_SEG_MODEL names .*gone.tflite"):
+    with pytest.raises(FileNotFoundError, match=r"^\$PHOTOSTYLE_SEG_MODEL: expected the path of an existing file, "
+                       r"got '.*gone\.tflite', which does not exist; fix or unset it"):
         sem.find_segmentation_model()
 
 
@@ -274,7 +278,9 @@ def test_corrupt_model_names_the_hash_and_how_to_refetch(tmp_path, monkeypatch):
         sem.load_segmentation_model(bad, download=False)
     with pytest.raises(ValueError, match="could not be read as a TFLite model"):
         sem.load_segmentation_model(bad, download=False, check_hash=False)
-    with pytest.raises(FileNotFoundError, match="download_segmentation_model"):
+    with pytest.raises(FileNotFoundError, match=r"^model: expected deeplabv3_mobilenetv2_ade20k\.tflite in the "
+                       r"cache '.*' or named by \$PHOTOSTYLE_SEG_MODEL, got neither \(download=False\); download it "
+                       r"with segmentation\.download_segmentation_model\(\)"):
         sem.load_segmentation_model(download=False)
 
 
@@ -315,17 +321,20 @@ def test_auto_falls_back_to_clustering_with_a_warning_saying_how_to_get_the_mode
         warnings.simplefilter("error")
         assert auto_segment(c, s, k=2, method="cluster").method == "cluster"  # explicit: no warning
         assert auto_segment(c, s, k=2, n_segments=60).method == "cluster"  # clustering options: no warning
-    with pytest.raises(ValueError, match="merge= needs the semantic method, which is not available"):
+    with pytest.raises(ValueError, match=r"^merge: expected the semantic method \(it names classes\), got "
+                       r"method='auto' where it is not available: the semantic segmentation"):
         auto_segment(c, s, merge={"tree": "grass"})
 
 
 def test_auto_segment_argument_errors():
     c, s = _pair()
-    with pytest.raises(ValueError, match="method must be 'auto', 'semantic' or 'cluster'"):
+    with raises_exactly(ValueError, "method: expected 'auto', 'semantic' or 'cluster', got 'deep' (str)."):
         auto_segment(c, s, method="deep")
-    with pytest.raises(ValueError, match="merge= applies to the semantic method only"):
+    with raises_exactly(ValueError, "merge: expected the semantic method (the clustering has no class names), got "
+                        "the clustering; pass method='semantic'."):
         auto_segment(c, s, method="cluster", merge={"tree": "grass"})
-    with pytest.raises(ValueError, match="n_segments= applies to method='cluster' only"):
+    with raises_exactly(ValueError, "n_segments: expected method='cluster' (it applies to the clustering only), "
+                        "got method='semantic'; drop it, or pass method='cluster'."):
         auto_segment(c, s, method="semantic", n_segments=50)
 
 
@@ -345,13 +354,19 @@ def test_grey_and_rgba_photos_are_accepted():
 @needs_model
 def test_semantic_errors_for_tiny_photos_and_absent_classes(net):
     c, s = _pair()
-    with pytest.raises(ValueError, match=r"content: a photo of 5x40 pixels is smaller than .* at least 8 pixels"):
+    with raises_exactly(ValueError, "content: expected a photo of at least 8 pixels on each side (the segmentation "
+                        "network's output stride; better 100 or more), got 5x40 pixels; upscale it, or use "
+                        "method='cluster'."):
         auto_segment(np.zeros((5, 40, 3)), s, method="semantic", model=net)
-    with pytest.raises(ValueError, match=r"style: a photo of 10x900 pixels is too elongated"):
+    with raises_exactly(ValueError, "style: expected an aspect ratio below 64:1, got a photo of 10x900 pixels, too "
+                        "elongated for the network (513 px on its long side leave less than 8 px on the short one); "
+                        "crop it, or use method='cluster'."):
         auto_segment(c, np.zeros((10, 900, 3)), method="semantic", model=net)
-    with pytest.raises(ValueError, match=r"merge: 'car' is in neither photo \(content has .*; style has"):
+    with pytest.raises(ValueError, match=r"^merge: expected a class in one of the photos, got 'car', which is in "
+                       r"neither \(content has .*; style has .*\); name a class that is there\.$"):
         auto_segment(c, s, method="semantic", model=net, merge={"car": "road"})
-    with pytest.raises(ValueError, match=r"drop: 'giraffe' is not an ADE20K class"):
+    with raises_exactly(ValueError, "drop: expected an ADE20K class name, got 'giraffe'; "
+                        "the names are in segmentation.semantic.ADE20K_CLASSES."):
         auto_segment(c, s, method="semantic", model=net, drop=["giraffe"])
 
 

@@ -65,9 +65,11 @@ def read_state_dict(path: str | os.PathLike, *, name: str = "checkpoint") -> dic
     """Load a ``state_dict`` file safely (``weights_only=True``) onto the CPU, with clear errors."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"{name} not found: '{path}'; give the path of a latest_net_G.pth file.")
+        raise FileNotFoundError(f"{name}: expected a latest_net_G.pth file, got '{path}', which does not exist; "
+                                "give the path of one.")
     if path.is_dir():
-        raise ValueError(f"{name}: '{path}' is a directory without {G_FILE}; give the checkpoint file.")
+        raise ValueError(f"{name}: expected a checkpoint file, got the directory '{path}' without {G_FILE}; "
+                         "give the checkpoint file.")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch.load raises many types on bad files: RuntimeError,
@@ -82,7 +84,7 @@ def read_state_dict(path: str | os.PathLike, *, name: str = "checkpoint") -> dic
         obj = obj["state_dict"]
     if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise ValueError(
-            f"{name}: '{path}' holds a {type(obj).__name__}, not a state_dict of tensors; give a "
+            f"{name}: expected a state_dict of tensors, got a {type(obj).__name__} in '{path}'; give a "
             "latest_net_G.pth saved by NVlabs/SPADE or photostyle.spade."
         )
     # Checkpoints saved from nn.DataParallel carry a "module." prefix.
@@ -174,7 +176,8 @@ def read_train_state(path: str | os.PathLike) -> dict[str, Any]:
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"training state not found: '{path}'; it is written with save_full_state=True.")
+        raise FileNotFoundError(f"training state: expected a file written with save_full_state=True, got '{path}', "
+                                "which does not exist; train with save_full_state=True to resume exactly.")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises many types for bad files
@@ -184,8 +187,8 @@ def read_train_state(path: str | os.PathLike) -> dict[str, Any]:
         ) from exc
     if not isinstance(obj, dict) or not isinstance(obj.get("optimizers"), dict):
         raise ValueError(
-            f"training state: '{path}' holds a {type(obj).__name__} without an 'optimizers' entry, not a "
-            "training state written by photostyle.spade; delete it to resume from the networks alone."
+            f"training state: expected a training state written by photostyle.spade (with an 'optimizers' entry), "
+            f"got a {type(obj).__name__} without one in '{path}'; delete it to resume from the networks alone."
         )
     return obj
 
@@ -204,8 +207,8 @@ def config_from_state_dict(state: dict[str, torch.Tensor], *, preset: SPADEConfi
     conv_img = state.get("conv_img.weight")
     if fc is None or conv_img is None or "head_0.conv_0.weight_orig" not in state:
         raise ValueError(
-            "checkpoint: this is not a SPADE generator state_dict (no fc.weight, head_0.conv_0.weight_orig "
-            "or conv_img.weight); give a latest_net_G.pth (not the _D or _E file)."
+            "checkpoint: expected a SPADE generator state_dict (with fc.weight, head_0.conv_0.weight_orig and "
+            "conv_img.weight), got one without; give a latest_net_G.pth (not the _D or _E file)."
         )
     use_vae = fc.ndim == 2
     semantic_nc = int(state["head_0.norm_0.mlp_shared.0.weight"].shape[1])
@@ -214,9 +217,9 @@ def config_from_state_dict(state: dict[str, torch.Tensor], *, preset: SPADEConfi
     if preset is None:
         if fits is None or use_vae:
             raise ValueError(
-                f"checkpoint: its fc.weight {list(fc.shape)} fits no built-in preset (input channels "
-                f"{semantic_nc}); pass preset= one of {', '.join(PRESETS)} or a SPADEConfig, or keep the "
-                f"{CONFIG_FILE} written by train_spade beside the file."
+                f"checkpoint: expected a generator of a built-in preset ({', '.join(PRESETS)}), got fc.weight "
+                f"{list(fc.shape)} (input channels {semantic_nc}); pass preset= one of {', '.join(PRESETS)} or a "
+                f"SPADEConfig, or keep the {CONFIG_FILE} written by train_spade beside the file."
             )
         preset = fits
     config = get_config(preset)
@@ -224,13 +227,13 @@ def config_from_state_dict(state: dict[str, torch.Tensor], *, preset: SPADEConfi
         [16 * config.ngf * config.latent_size[0] * config.latent_size[1], config.z_dim]
     if list(fc.shape) != expected:
         if fits is not None and not use_vae:
-            hint = f"its fc.weight {list(fc.shape)} fits preset '{fits}'; pass preset='{fits}'"
+            hint = f"it fits preset '{fits}': pass preset='{fits}'"
         else:
-            hint = (f"its fc.weight {list(fc.shape)} fits no built-in preset (input channels {semantic_nc}, "
-                    f"ngf {ngf}, {'VAE' if use_vae else 'no VAE'}); pass the SPADEConfig it was trained with, or no "
-                    f"preset when its {CONFIG_FILE} sits beside it")
+            hint = (f"it fits no built-in preset (input channels {semantic_nc}, ngf {ngf}, "
+                    f"{'VAE' if use_vae else 'no VAE'}): pass the SPADEConfig it was trained with, or no preset "
+                    f"when its {CONFIG_FILE} sits beside it")
         raise ValueError(
-            f"checkpoint does not fit preset '{config.preset}' (fc.weight {expected}): {hint}."
+            f"checkpoint: expected fc.weight {expected} for preset '{config.preset}', got {list(fc.shape)}; {hint}."
         )
     return config
 
@@ -251,7 +254,7 @@ def _load_strict(module: nn.Module, state: dict[str, torch.Tensor], *, what: str
         if wrong:
             parts.append(f"{len(wrong)} shape mismatch(es) e.g. {wrong[:2]} (file vs model)")
         raise ValueError(
-            f"{what} '{path}' does not match the networks of preset '{config.preset}': "
+            f"{what}: expected the networks of preset '{config.preset}', got '{path}' with "
             + "; ".join(parts) + "; check the preset (or SPADEConfig) the file was trained with."
         )
     module.load_state_dict(state, strict=True)
@@ -262,7 +265,8 @@ def _resolve_paths(checkpoint: Path) -> tuple[Path, Path | None, Path | None]:
     if checkpoint.is_dir():
         g = checkpoint / G_FILE
         if not g.exists():
-            raise FileNotFoundError(f"checkpoint: the folder '{checkpoint}' has no {G_FILE}.")
+            raise FileNotFoundError(f"checkpoint: expected a folder holding {G_FILE}, got '{checkpoint}' without "
+                                    "one; give the checkpoint file or its folder.")
     else:
         g = checkpoint
     e = None

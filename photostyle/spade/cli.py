@@ -105,13 +105,16 @@ def run_render(args) -> int:
     check_output_path(out, overwrite=args.overwrite)
     if args.save_render:
         if not args.reference:
-            raise ValueError("--save-render only makes sense with --reference (the plain render is the output).")
+            raise ValueError("--save-render: expected with --reference (without it the plain render is the "
+                             "output), got it alone; add --reference PHOTO, or drop --save-render.")
         check_output_path(args.save_render, overwrite=args.overwrite)
     if args.reference_mask and not args.reference:
-        raise ValueError("--reference-mask needs --reference (the photo whose look to take).")
+        raise ValueError("--reference-mask: expected with --reference (the photo whose look to take), got it "
+                         "alone; add --reference PHOTO, or drop --reference-mask.")
     for flag, value in (("--size", args.size), ("--steps", args.steps), ("--weights", args.weights)):
         if value is not None and not args.reference:
-            raise ValueError(f"{flag} applies to the restyle: add --reference PHOTO, or drop {flag}.")
+            raise ValueError(f"{flag}: expected with --reference (it applies to the restyle), got it alone; add "
+                             f"--reference PHOTO, or drop {flag}.")
     device = resolve_device(args.device)
     model = load_model(args.checkpoint, preset=args.preset, device=device)
     if args.reference:
@@ -147,15 +150,17 @@ def run_train(args) -> int:
         config = get_config(args.preset, **overrides)
     else:
         if args.label_nc is None:
-            raise ValueError("give --label-nc N (number of classes in your label maps) or --preset.")
+            raise ValueError("--label-nc: expected a number of classes (or --preset), got neither; give "
+                             "--label-nc N (the classes of your label maps) or --preset.")
         config = SPADEConfig(preset="custom", label_nc=args.label_nc, contain_dontcare=args.dontcare,
                              no_instance=not args.instances)
     changes = {"ngf": args.ngf, "use_vae": args.vae}
     if args.size is not None:
         changes["crop_size"] = args.size
     if args.aspect_ratio is not None:
-        if not args.aspect_ratio > 0:
-            raise ValueError(f"--aspect-ratio must be > 0, got {args.aspect_ratio}.")
+        if not 0 < args.aspect_ratio < float("inf"):
+            raise ValueError(f"--aspect-ratio: expected a finite number > 0, got {args.aspect_ratio}; pass e.g. "
+                             "--aspect-ratio 2 (twice as wide as high).")
         changes["aspect_ratio"] = args.aspect_ratio
     if args.upsampling is not None:
         changes["num_upsampling_layers"] = args.upsampling

@@ -12,11 +12,15 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from .._checks import check_integer, check_one_of, check_positive, got
+
 __all__ = ["SPADEConfig", "PRESETS", "get_config", "preset_for_semantic_nc"]
 
 Upsampling = Literal["normal", "more", "most"]
 
 _NUM_UP = {"normal": 5, "more": 6, "most": 7}
+#: What an error about a size setting suggests (the coco preset's values).
+_EXAMPLES = {"label_nc": 182, "crop_size": 256, "ngf": 64, "z_dim": 256, "spade_hidden": 128}
 
 
 @dataclass(frozen=True)
@@ -63,25 +67,23 @@ class SPADEConfig:
     spade_hidden: int = 128
 
     def __post_init__(self) -> None:
-        for name in ("label_nc", "crop_size", "ngf", "z_dim", "spade_hidden"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"SPADEConfig.{name} must be a positive integer, got {value!r}.")
-        if self.num_upsampling_layers not in _NUM_UP:
-            raise ValueError(
-                "SPADEConfig.num_upsampling_layers must be 'normal', 'more' or 'most', "
-                f"got {self.num_upsampling_layers!r}."
-            )
-        if not (isinstance(self.aspect_ratio, (int, float)) and self.aspect_ratio > 0):
-            raise ValueError(f"SPADEConfig.aspect_ratio must be > 0, got {self.aspect_ratio!r}.")
+        for name, example in _EXAMPLES.items():
+            value = check_integer(f"SPADEConfig.{name}", getattr(self, name), minimum=1, example=example)
+            object.__setattr__(self, name, value)  # a numpy integer becomes an int (the config is saved as JSON)
+        check_one_of("SPADEConfig.num_upsampling_layers", self.num_upsampling_layers, _NUM_UP)
+        ratio = check_positive("SPADEConfig.aspect_ratio", self.aspect_ratio, example="2.0 (twice as wide as high)")
+        if not isinstance(self.aspect_ratio, (int, float)):
+            object.__setattr__(self, "aspect_ratio", ratio)
         if self.num_upsampling_layers == "most" and self.ngf < 2:
-            raise ValueError("SPADEConfig.ngf must be >= 2 with num_upsampling_layers='most'.")
+            raise ValueError(f"SPADEConfig.ngf: expected an integer >= 2 with num_upsampling_layers='most', got "
+                             f"{self.ngf}; pass e.g. ngf=64.")
         sw, sh = self.latent_size
         if sw < 1 or sh < 1:
+            least = 2 ** self.num_up * max(1, math.ceil(self.aspect_ratio))
             raise ValueError(
-                f"SPADEConfig: crop_size {self.crop_size} with aspect_ratio {self.aspect_ratio} and "
-                f"{self.num_up} upsamplings gives an empty latent grid ({sw}x{sh}); use crop_size >= "
-                f"{2 ** self.num_up * max(1, math.ceil(self.aspect_ratio))}."
+                f"SPADEConfig.crop_size: expected at least {least} with aspect_ratio {self.aspect_ratio} and "
+                f"{self.num_up} upsamplings, got {self.crop_size} (an empty latent grid of {sw}x{sh}); use "
+                f"crop_size >= {least}."
             )
 
     # -- derived sizes ---------------------------------------------------------------------------
@@ -128,7 +130,8 @@ class SPADEConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
-            raise ValueError(f"SPADEConfig: unknown setting(s) {unknown}; known ones are {sorted(names)}.")
+            raise ValueError(f"SPADEConfig: expected settings among {sorted(names)}, got unknown setting(s) "
+                             f"{unknown}; drop or rename them.")
         return cls(**data)
 
 
@@ -158,11 +161,12 @@ def get_config(preset: "str | SPADEConfig", **overrides: Any) -> SPADEConfig:
     elif isinstance(preset, str):
         if preset not in PRESETS:
             raise ValueError(
-                f"preset must be one of {', '.join(repr(p) for p in PRESETS)} or a SPADEConfig, got {preset!r}."
+                f"preset: expected one of {', '.join(repr(p) for p in PRESETS)} or a SPADEConfig, got {got(preset)}."
             )
         config = PRESETS[preset]
     else:
-        raise TypeError(f"preset must be a preset name or a SPADEConfig, got {type(preset).__name__}.")
+        raise TypeError(f"preset: expected a preset name or a SPADEConfig, got {got(preset)}; pass e.g. "
+                        "preset='coco'.")
     return config.replace(**overrides) if overrides else config
 
 

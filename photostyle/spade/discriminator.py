@@ -11,6 +11,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils import spectral_norm
 
+from .._checks import check_integer
+
 __all__ = ["NLayerDiscriminator", "MultiscaleDiscriminator"]
 
 
@@ -24,8 +26,7 @@ class NLayerDiscriminator(nn.Module):
 
     def __init__(self, input_nc: int, *, ndf: int = 64, n_layers: int = 4):
         super().__init__()
-        if n_layers < 1:
-            raise ValueError(f"n_layers must be >= 1, got {n_layers}.")
+        check_integer("n_layers", n_layers, minimum=1, example=4)
         kw, pad = 4, 2
         nf = ndf
         groups: list[list[nn.Module]] = [[nn.Conv2d(input_nc, nf, kw, stride=2, padding=pad), nn.LeakyReLU(0.2)]]

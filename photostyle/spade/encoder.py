@@ -13,6 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .._checks import check_integer
 from .config import SPADEConfig
 from .discriminator import MultiscaleDiscriminator, NLayerDiscriminator, _sn_in
 
@@ -48,8 +49,9 @@ class ConvEncoder(nn.Module):
 
     def __init__(self, ngf: int = 64, z_dim: int = 256, *, input_size: int = 256):
         super().__init__()
-        if input_size < 8 or input_size & (input_size - 1):
-            raise ValueError(f"input_size must be a power of two >= 8, got {input_size}.")
+        check_integer("input_size", input_size, minimum=8, example=256)
+        if input_size & (input_size - 1):
+            raise ValueError(f"input_size: expected a power of two >= 8, got {input_size}; pass e.g. input_size=256.")
         self.input_size = input_size
         n_layers = int(math.log2(input_size // 4))
         channels = [3] + [ngf * min(2 ** i, 8) for i in range(n_layers)]
@@ -66,7 +68,8 @@ class ConvEncoder(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x: (B, 3, H, W) in [-1, 1] → (mu, logvar), each (B, z_dim)."""
         if x.ndim != 4 or x.shape[1] != 3:
-            raise ValueError(f"image: expected (B, 3, H, W), got {tuple(x.shape)}.")
+            raise ValueError(f"image: expected (B, 3, H, W), got {tuple(x.shape)}; pass a batch of RGB images "
+                             "in [-1, 1].")
         s = self.input_size
         if x.shape[2] != s or x.shape[3] != s:
             x = F.interpolate(x, size=(s, s), mode="bilinear", align_corners=False)

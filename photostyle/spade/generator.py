@@ -19,6 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils import spectral_norm
 
+from .._checks import got
 from .config import SPADEConfig
 
 __all__ = ["SPADE", "SPADEResnetBlock", "SPADEGenerator"]
@@ -98,7 +99,7 @@ class SPADEGenerator(nn.Module):
     def __init__(self, config: SPADEConfig):
         super().__init__()
         if not isinstance(config, SPADEConfig):
-            raise TypeError(f"config must be a SPADEConfig, got {type(config).__name__}; use get_config('coco').")
+            raise TypeError(f"config: expected a SPADEConfig, got {got(config)}; use get_config('coco').")
         self.config = config
         nf = config.ngf
         snc = config.semantic_nc

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .._checks import got
 from .config import SPADEConfig
 
 __all__ = ["LabelsLike", "DONTCARE", "load_labels", "as_label_tensor", "check_labels", "label_edges",
@@ -45,9 +46,10 @@ def load_labels(path: str | os.PathLike, *, preset: SPADEConfig | str | None = N
 
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"label map not found: '{path}'; check the path.")
+        raise FileNotFoundError(f"labels: expected a label image file, got '{path}', which does not exist; "
+                                "check the path.")
     if path.is_dir():
-        raise ValueError(f"labels: expected a label image file, got the directory '{path}'.")
+        raise ValueError(f"labels: expected a label image file, got the directory '{path}'; pass a file in it.")
     im = open_image(path, name="labels")  # ValueError for corrupt files and decompression bombs
     try:
         mode = im.mode
@@ -105,15 +107,17 @@ def as_label_tensor(labels: LabelsLike, *, name: str = "labels",
     else:
         raise TypeError(
             f"{name}: expected a path, PIL image, numpy array (H, W) or tensor of class ids, "
-            f"got {type(labels).__name__}."
+            f"got {got(labels)}; pass e.g. the path of a label PNG."
         )
     if t.dtype == torch.bool or t.is_complex():
-        raise TypeError(f"{name}: expected integer class ids, got dtype {t.dtype}.")
+        raise TypeError(f"{name}: expected integer class ids, got dtype {t.dtype}; convert them with .long().")
     if t.is_floating_point():
         if not bool(torch.isfinite(t).all()) or not bool((t == t.round()).all()):
-            raise TypeError(f"{name}: expected integer class ids, got non-integral {t.dtype} values.")
+            raise ValueError(f"{name}: expected integer class ids, got non-integral {t.dtype} values; pass the "
+                             "ids, not probabilities or a resized (interpolated) map.")
     if t.numel() == 0:
-        raise ValueError(f"{name}: the label map is empty (shape {tuple(t.shape)}).")
+        raise ValueError(f"{name}: expected a non-empty label map, got shape {tuple(t.shape)}; pass a map with "
+                         "at least one pixel.")
     return t.long()
 
 
@@ -127,8 +131,8 @@ def check_labels(labels: torch.Tensor, config: SPADEConfig, *, name: str = "labe
         shown = ", ".join(str(v) for v in bad[:8]) + (" ..." if len(bad) > 8 else "")
         allowed = f"0 … {config.label_nc - 1}" + (" and 255 (dontcare)" if config.contain_dontcare else "")
         raise ValueError(
-            f"{name}: ids {shown} are out of range for preset '{config.preset}' ({config.label_nc} classes: "
-            f"{allowed}); remap them or pick the preset the map was made for."
+            f"{name}: expected ids in {allowed} (preset '{config.preset}', {config.label_nc} classes), got "
+            f"{shown}; remap them or pick the preset the map was made for."
         )
 
 
@@ -138,7 +142,8 @@ def label_edges(t: torch.Tensor) -> torch.Tensor:
     The same rule as the official ``get_edges`` (4-neighbourhood, both pixels of a differing pair).
     """
     if t.ndim != 3:
-        raise ValueError(f"label_edges: expected (B, H, W), got {tuple(t.shape)}.")
+        raise ValueError(f"t: expected an id map (B, H, W), got shape {tuple(t.shape)}; add a batch axis with "
+                         "t[None].")
     edge = torch.zeros(t.shape, dtype=torch.bool, device=t.device)
     dx = t[:, :, 1:] != t[:, :, :-1]
     dy = t[:, 1:, :] != t[:, :-1, :]
@@ -173,7 +178,8 @@ def encode_labels(labels: torch.Tensor, config: SPADEConfig, *, instances: torch
             source = as_label_tensor(instances, name="instances").to(labels.device)
             if source.shape != labels.shape:
                 raise ValueError(
-                    f"instances: shape {tuple(source.shape)} differs from the labels' {tuple(labels.shape)}."
+                    f"instances: expected the labels' shape {tuple(labels.shape)}, got {tuple(source.shape)}; "
+                    "pass the instance map of this label map."
                 )
         onehot = torch.cat([onehot, label_edges(source).to(dtype)], dim=1)
     return onehot
@@ -193,7 +199,7 @@ def ade20k_from_raw(labels: np.ndarray) -> np.ndarray:
     arr = np.asarray(labels).astype(np.int64)
     if arr.size and (arr.min() < 0 or arr.max() > 150):
         raise ValueError(
-            f"labels: raw ADE20K values lie in 0 … 150, got {int(arr.min())} … {int(arr.max())}; "
-            "these are not raw ADE20K annotations."
+            f"labels: expected raw ADE20K values in 0 … 150, got {int(arr.min())} … {int(arr.max())}; pass "
+            "the values of an ADE20K annotation PNG (maps already in the preset's ids need no conversion)."
         )
     return np.where(arr == 0, DONTCARE, arr - 1)

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from .._checks import got
 from .config import SPADEConfig, get_config
 
 __all__ = [
@@ -99,15 +100,15 @@ LANDSCAPE_CLASSES: dict[str, int] = {name: _NAME_TO_ID[name] for name in LANDSCA
 def coco_id(name: str) -> int:
     """COCO-Stuff label id (0-based) of a class name, e.g. ``coco_id("sky-other") == 156``."""
     if not isinstance(name, str):
-        raise TypeError(f"name must be a string, got {type(name).__name__}.")
+        raise TypeError(f"name: expected a COCO-Stuff class name (str), got {got(name)}; pass e.g. 'sky-other'.")
     key = name.strip().lower()
     if key in _NAME_TO_ID:
         return _NAME_TO_ID[key]
     if key == "sky":
         return _NAME_TO_ID["sky-other"]
     close = [n for n in COCO_STUFF_NAMES if key and (key in n or n in key)][:6]
-    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else "; see palette.COCO_STUFF_NAMES."
-    raise ValueError(f"unknown COCO-Stuff class {name!r}{hint}")
+    hint = f"did you mean {', '.join(repr(c) for c in close)}?" if close else "see palette.COCO_STUFF_NAMES."
+    raise ValueError(f"name: expected a COCO-Stuff class name, got {name!r}; {hint}")
 
 
 def coco_name(label_id: int) -> str:
@@ -115,7 +116,8 @@ def coco_name(label_id: int) -> str:
     if int(label_id) == 255:
         return "unlabeled"
     if not 0 <= int(label_id) < len(COCO_STUFF_NAMES):
-        raise ValueError(f"label_id must be in 0 … 181 or 255, got {label_id}.")
+        raise ValueError(f"label_id: expected an id in 0 … {len(COCO_STUFF_NAMES) - 1} or 255, got {label_id}; "
+                         "see palette.COCO_STUFF_NAMES.")
     return COCO_STUFF_NAMES[int(label_id)]
 
 
@@ -151,7 +153,7 @@ def colorize(labels: np.ndarray, *, preset: SPADEConfig | str = "coco") -> np.nd
     """Label ids (H, W) → colour image (H, W, 3) uint8 using :func:`label_colormap`; 255 → black."""
     labels = np.asarray(labels)
     if labels.ndim != 2:
-        raise ValueError(f"labels: expected an array (H, W), got shape {labels.shape}.")
+        raise ValueError(f"labels: expected an array (H, W), got shape {labels.shape}; pass one map of class ids.")
     cmap = label_colormap(preset)
     out = np.zeros(labels.shape + (3,), dtype=np.uint8)
     valid = (labels >= 0) & (labels < len(cmap))
@@ -177,20 +179,23 @@ def colors_to_labels(image: np.ndarray, colors: Mapping[object, Sequence[int]] |
     """
     arr = np.asarray(image)
     if arr.ndim != 3 or arr.shape[2] not in (3, 4):
-        raise ValueError(f"image: expected a colour image (H, W, 3), got shape {arr.shape}.")
+        raise ValueError(f"image: expected a colour image (H, W, 3), got shape {arr.shape}; pass an RGB array "
+                         "(a 2-D array already holds class ids).")
     arr = arr[:, :, :3]
     if colors is None:
         cmap = label_colormap(preset).astype(np.int64)
         ids = np.arange(len(cmap))
     else:
         if not colors:
-            raise ValueError("colors: give at least one {label: (r, g, b)} entry.")
+            raise ValueError("colors: expected at least one {label: (r, g, b)} entry, got none; pass e.g. "
+                             "{'sky-other': (95, 219, 255)}, or colors=None for the preset's colours.")
         ids_list, cols = [], []
         for key, col in colors.items():
             ids_list.append(coco_id(key) if isinstance(key, str) else int(key))
             col = tuple(int(c) for c in col)
             if len(col) != 3:
-                raise ValueError(f"colors[{key!r}]: expected an (r, g, b) triple, got {col}.")
+                raise ValueError(f"colors[{key!r}]: expected an (r, g, b) triple, got {col}; pass e.g. "
+                                 "(0, 0, 255).")
             cols.append(col)
         ids = np.asarray(ids_list, dtype=np.int64)
         cmap = np.asarray(cols, dtype=np.int64)
@@ -208,7 +213,8 @@ def colors_to_labels(image: np.ndarray, colors: Mapping[object, Sequence[int]] |
 def labels_from_names(names: np.ndarray, *, preset: str = "coco") -> np.ndarray:
     """Array of COCO-Stuff class names (H, W) (e.g. a hand-written grid) → label ids (H, W)."""
     if preset != "coco":
-        raise ValueError(f"labels_from_names knows COCO-Stuff names only, got preset {preset!r}.")
+        raise ValueError(f"preset: expected 'coco' (labels_from_names knows COCO-Stuff names only), got "
+                         f"{got(preset)}; map other names to ids yourself.")
     names = np.asarray(names)
     lookup = {n: coco_id(str(n)) for n in np.unique(names)}
     return np.vectorize(lookup.__getitem__, otypes=[np.int64])(names)
@@ -222,14 +228,17 @@ def landscape_bands(shape: tuple[int, int], bands: Sequence[tuple[str | int, flo
     """
     h, w = shape
     if not bands:
-        raise ValueError("bands: give at least one (class, top_fraction) pair.")
+        raise ValueError("bands: expected at least one (class, top_fraction) pair, got none; pass e.g. "
+                         "[('sky-other', 0.0), ('sea', 0.5)].")
     out = np.empty((h, w), dtype=np.int64)
     ordered = sorted(bands, key=lambda b: b[1])
     if ordered[0][1] > 0:
-        raise ValueError("bands: the first band must start at 0.0 (the top of the image).")
+        raise ValueError(f"bands: expected a first band starting at 0.0 (the top of the image), got "
+                         f"{ordered[0][1]}; start one band at 0.0.")
     for k, (cls, top) in enumerate(ordered):
         if not 0.0 <= float(top) <= 1.0:
-            raise ValueError(f"bands: top fractions must lie in [0, 1], got {top}.")
+            raise ValueError(f"bands: expected top fractions in [0, 1], got {top}; give each band's top as a "
+                             "share of the height.")
         label = coco_id(cls) if isinstance(cls, str) else int(cls)
         y0 = int(round(float(top) * h))
         y1 = int(round(float(ordered[k + 1][1]) * h)) if k + 1 < len(ordered) else h

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .._checks import got
 from .checkpoint import SPADEModel, load_model
 from .config import SPADEConfig
 from .encoder import ConvEncoder
@@ -90,12 +91,13 @@ def _as_model(checkpoint: Any, preset: SPADEConfig | str | None, device: torch.d
         return load_model(checkpoint, preset=preset, device=device or "cpu")
     elif checkpoint is None:
         raise TypeError(
-            "checkpoint is required: give the path of a SPADE latest_net_G.pth (e.g. NVlabs/SPADE's "
-            "coco_pretrained; photostyle does not ship or download them) or a model from load_model()."
+            "checkpoint: expected the path of a SPADE latest_net_G.pth or a model from load_model(), got None; "
+            "give e.g. NVlabs/SPADE's coco_pretrained file (photostyle does not ship or download them)."
         )
     else:
         raise TypeError(
-            f"checkpoint: expected a path, a SPADEModel or a SPADEGenerator, got {type(checkpoint).__name__}."
+            f"checkpoint: expected a path, a SPADEModel or a SPADEGenerator, got {got(checkpoint)}; load one with "
+            "photostyle.spade.load_model."
         )
     if preset is not None:
         from .config import get_config
@@ -103,9 +105,9 @@ def _as_model(checkpoint: Any, preset: SPADEConfig | str | None, device: torch.d
         wanted = get_config(preset)
         if wanted.semantic_nc != model.config.semantic_nc:
             raise ValueError(
-                f"preset '{wanted.preset}' takes {wanted.semantic_nc} input channels but the given model "
-                f"(preset '{model.config.preset}') takes {model.config.semantic_nc}; drop preset= or load the "
-                "matching checkpoint."
+                f"preset: expected one with the model's {model.config.semantic_nc} input channels (preset "
+                f"'{model.config.preset}'), got '{wanted.preset}' with {wanted.semantic_nc}; drop preset= or load "
+                "the matching checkpoint."
             )
     if device is not None:
         model.to(device)
@@ -157,7 +159,7 @@ def render(
         ``.image`` (PIL), ``.tensor`` (1, 3, H, W) in [0, 1], ``.labels`` used.
     """
     if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"seed must be an integer, got {type(seed).__name__}.")
+        raise TypeError(f"seed: expected an integer, got {got(seed)}; pass e.g. seed=0.")
     default_dev = None
     if isinstance(labels, torch.Tensor):
         default_dev = labels.device
@@ -170,7 +172,7 @@ def render(
     lab = as_label_tensor(labels, name="labels", preset=config)
     if lab.shape[0] != 1:
         raise ValueError(
-            f"labels: render takes one label map (H, W), got a batch of {lab.shape[0]}; call it per map "
+            f"labels: expected one label map (H, W), got a batch of {lab.shape[0]}; call render per map, "
             "or use the generator directly for batches."
         )
     check_labels(lab, config, name="labels")
@@ -178,7 +180,8 @@ def render(
     if instances is not None:
         inst = as_label_tensor(instances, name="instances")
         if inst.shape != lab.shape:
-            raise ValueError(f"instances: shape {tuple(inst.shape[1:])} differs from the labels' {tuple(lab.shape[1:])}.")
+            raise ValueError(f"instances: expected the labels' shape {tuple(lab.shape[1:])}, got "
+                             f"{tuple(inst.shape[1:])}; pass the instance map of this label map.")
         inst = resize_labels(inst, config.image_size).to(dev)
     lab = resize_labels(lab, config.image_size).to(dev)
     seg = encode_labels(lab, config, instances=inst)
@@ -190,9 +193,9 @@ def render(
         if style_image is not None:
             if not config.use_vae or model.encoder is None:
                 raise ValueError(
-                    "style_image: this generator has no image encoder (the official coco/ade20k/cityscapes "
-                    "models are trained without one); train a model with use_vae=True to render in the "
-                    "style of an example image, or drop style_image."
+                    "style_image: expected a generator with an image encoder (use_vae=True), got one without (the "
+                    "official coco/ade20k/cityscapes models are trained without one); train a model with "
+                    "use_vae=True to render in the style of an example image, or drop style_image."
                 )
             z = encode_style(model.encoder, style_image, seed=seed if sample_style else None, device=dev)
         elif config.use_vae:
@@ -259,7 +262,9 @@ def render_and_restyle(
     kwargs = dict(transfer_kwargs or {})
     for forbidden in ("content_mask", "style_mask"):
         if forbidden in kwargs:
-            raise ValueError(f"transfer_kwargs: pass {forbidden} as render_and_restyle's argument, not inside.")
+            raise ValueError(f"transfer_kwargs: expected no {forbidden} (render_and_restyle sets the masks: the "
+                             f"rendered labels and its style_mask=), got one; drop it, and pass a style mask as "
+                             "render_and_restyle's style_mask=.")
     rendered = render(labels, checkpoint=checkpoint, preset=preset, style_image=style_image,
                       instances=instances, seed=seed, device=device)
     if device is not None and "device" not in kwargs:

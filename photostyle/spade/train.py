@@ -23,7 +23,6 @@ The losses live in :mod:`photostyle.spade.train_losses`, the datasets in
 
 from __future__ import annotations
 
-import math
 import os
 import time
 import warnings
@@ -38,6 +37,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
+from .._checks import check_integer, check_number, got
 from .checkpoint import D_FILE, TRAIN_STATE_FILE, SPADEModel, read_state_dict, read_train_state, save_checkpoint
 from .config import SPADEConfig, get_config
 from .discriminator import MultiscaleDiscriminator
@@ -124,7 +124,8 @@ def _batches(loader: DataLoader):
             yielded = True
             yield batch
         if not yielded:
-            raise ValueError("data: the dataset gave no batch; it is empty or smaller than batch_size.")
+            raise ValueError("data: expected at least one batch, got none (the dataset is empty or smaller than "
+                             "batch_size); add pairs or lower batch_size.")
 
 
 def train_spade(
@@ -206,24 +207,24 @@ def train_spade(
     from .render import resolve_device
 
     config = get_config(config)
-    for name, value in (("steps", steps), ("batch_size", batch_size), ("ndf", ndf), ("n_layers_D", n_layers_D),
-                        ("num_D", num_D)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-    if batch_size < 2:
-        raise ValueError("batch_size must be >= 2: the generator's batch norms need more than one sample.")
-    for name, value in (("lr_g", lr_g), ("lr_d", lr_d), ("lambda_feat", lambda_feat),
-                        ("lambda_vgg", lambda_vgg), ("lambda_kld", lambda_kld)):
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value < 0:
-            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}.")
+    for name, value, example in (("steps", steps, 1000), ("ndf", ndf, 64), ("n_layers_D", n_layers_D, 4),
+                                 ("num_D", num_D, 2)):
+        check_integer(name, value, minimum=1, example=example)
+    check_integer("batch_size", batch_size, minimum=2,
+                  example="4 (the generator's batch norms need more than one sample)")
+    for name, value, example in (("lr_g", lr_g, 1e-4), ("lr_d", lr_d, 4e-4), ("lambda_feat", lambda_feat, 10.0),
+                                 ("lambda_vgg", lambda_vgg, 10.0), ("lambda_kld", lambda_kld, 0.05)):
+        check_number(name, value, minimum=0.0, example=example)
     dev = resolve_device(device)
     torch.manual_seed(seed)
 
     dataset = PairedFolderDataset(data, config=config) if isinstance(data, (str, os.PathLike)) else data
     if not isinstance(dataset, Dataset) and not hasattr(dataset, "__getitem__"):
-        raise TypeError(f"data: expected a folder path or a torch Dataset, got {type(data).__name__}.")
+        raise TypeError(f"data: expected a folder path or a torch Dataset, got {got(data)}; pass a folder with "
+                        "images/ and labels/.")
     if len(dataset) < batch_size:
-        raise ValueError(f"data: {len(dataset)} pair(s) but batch_size={batch_size}; lower batch_size.")
+        raise ValueError(f"data: expected at least batch_size={batch_size} pairs, got {len(dataset)}; lower "
+                         "batch_size or add pairs.")
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=True, num_workers=num_workers,
                         generator=torch.Generator().manual_seed(seed))
 
@@ -233,18 +234,20 @@ def train_spade(
                                                 num_D=num_D)).to(dev)
     out = Path(out_dir) if out_dir is not None else None
     if out is not None and out.exists() and not out.is_dir():
-        raise ValueError(f"out_dir '{out}' is a file; give a folder for checkpoints and samples.")
+        raise ValueError(f"out_dir: expected a folder, got the file '{out}'; give a folder for checkpoints and "
+                         "samples.")
     if out is not None and (out / "latest_net_G.pth").exists() and not (resume or overwrite):
         raise FileExistsError(
-            f"out_dir '{out}' already holds a checkpoint; pass resume=True to continue it, overwrite=True to "
-            "replace it (CLI: --resume / --overwrite), or choose another folder."
+            f"out_dir: expected a folder without a checkpoint, got '{out}', which holds one; pass resume=True to "
+            "continue it, overwrite=True to replace it (CLI: --resume / --overwrite), or choose another folder."
         )
     if save_full_state is not None and not isinstance(save_full_state, bool):
-        raise TypeError(f"save_full_state: expected True, False or None, got {save_full_state!r}.")
+        raise TypeError(f"save_full_state: expected True, False or None, got {got(save_full_state)}.")
     train_state: dict[str, Any] | None = None
     if resume:
         if out is None or not (out / "latest_net_G.pth").exists():
-            raise FileNotFoundError(f"resume: no latest_net_G.pth in out_dir {str(out)!r} to continue from.")
+            raise FileNotFoundError(f"resume: expected a latest_net_G.pth in out_dir to continue from, got none in "
+                                    f"{str(out)!r}; point out_dir at the run to continue, or drop resume=True.")
         if save_full_state is None:
             save_full_state = (out / D_FILE).exists()
         generator.load_state_dict(read_state_dict(out / "latest_net_G.pth"), strict=True)
@@ -256,8 +259,8 @@ def train_spade(
             asked = {"ndf": ndf, "n_layers_D": n_layers_D, "num_D": num_D}
             if any(asked[k] != v for k, v in saved.items()):
                 raise ValueError(
-                    f"resume: the discriminator in '{out}' was trained with "
-                    + ", ".join(f"{k}={v}" for k, v in saved.items()) + ", got "
+                    f"resume: expected the discriminator settings saved in '{out}' ("
+                    + ", ".join(f"{k}={v}" for k, v in saved.items()) + "), got "
                     + ", ".join(f"{k}={asked[k]}" for k in saved) + "; pass the saved values to continue it."
                 )
         if (out / D_FILE).exists():
@@ -265,8 +268,9 @@ def train_spade(
                 disc.load_state_dict(read_state_dict(out / D_FILE, name="discriminator checkpoint"), strict=True)
             except RuntimeError as exc:
                 raise ValueError(
-                    f"resume: '{out / D_FILE}' does not fit a discriminator with ndf={ndf}, n_layers_D={n_layers_D}, "
-                    f"num_D={num_D}; pass the values it was trained with."
+                    f"resume: expected '{out / D_FILE}' to fit a discriminator with ndf={ndf}, "
+                    f"n_layers_D={n_layers_D}, num_D={num_D}, got one of other shapes; pass the values it was "
+                    "trained with."
                 ) from exc
         else:
             warnings.warn(
@@ -280,7 +284,7 @@ def train_spade(
     if lambda_vgg > 0 and vgg_encoder is not None:
         enc = make_vgg_encoder(vgg_weights) if isinstance(vgg_encoder, str) and vgg_encoder == "auto" else vgg_encoder
         if isinstance(enc, str):
-            raise ValueError(f"vgg_encoder: expected 'auto', None or a module, got {enc!r}.")
+            raise ValueError(f"vgg_encoder: expected 'auto', None or a module, got {got(enc)}.")
         perceptual = PerceptualLoss(enc).to(dev)
 
     g_params = list(generator.parameters()) + (list(encoder.parameters()) if encoder is not None else [])
@@ -333,7 +337,7 @@ def train_spade(
             labels, real = batch[0], batch[1]
             inst = batch[2] if len(batch) > 2 else None
             labels = as_label_tensor(labels).to(dev)
-            check_labels(labels, config, name="data labels")
+            check_labels(labels, config, name="data")
             if tuple(labels.shape[-2:]) != config.image_size:
                 labels = resize_labels(labels, config.image_size)
             real = real.to(dev, torch.float32)

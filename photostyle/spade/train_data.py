@@ -48,11 +48,13 @@ class SyntheticLabelDataset(Dataset):
         h, w = (size, size) if isinstance(size, int) else size
         if colors is None:
             if num_labels > len(_DEFAULT_COLORS):
-                raise ValueError(f"num_labels: at most {len(_DEFAULT_COLORS)} without colors=, got {num_labels}.")
+                raise ValueError(f"num_labels: expected at most {len(_DEFAULT_COLORS)} without colors=, got "
+                                 f"{num_labels}; pass colors= with one RGB triple per label.")
             colors = _DEFAULT_COLORS[:num_labels]
         self.colors = torch.tensor(colors, dtype=torch.float32)
         if self.colors.shape != (num_labels, 3):
-            raise ValueError(f"colors: expected shape ({num_labels}, 3), got {tuple(self.colors.shape)}.")
+            raise ValueError(f"colors: expected shape ({num_labels}, 3), got {tuple(self.colors.shape)}; give one "
+                             "RGB triple in [0, 1] per label.")
         self.num_labels = num_labels
         rng = np.random.default_rng(seed)
         labels = np.empty((length, h, w), dtype=np.int64)
@@ -96,7 +98,7 @@ class PairedFolderDataset(Dataset):
                  image_dir: str | None = None, label_dir: str | None = None, instance_dir: str | None = None):
         root = Path(root)
         if not root.is_dir():
-            raise FileNotFoundError(f"data: folder not found: '{root}'.")
+            raise FileNotFoundError(f"data: expected a folder, got '{root}', which does not exist; check the path.")
         if image_dir is None or label_dir is None:
             for i_dir, l_dir in _FOLDER_PAIRS:
                 if (root / i_dir).is_dir() and (root / l_dir).is_dir():
@@ -104,8 +106,9 @@ class PairedFolderDataset(Dataset):
                     break
             else:
                 raise FileNotFoundError(
-                    f"data: '{root}' needs an images/ and a labels/ subfolder (photos and label PNGs with "
-                    "matching names); SPADE's train_img/ and train_label/ work too."
+                    f"data: expected a folder with an images/ and a labels/ subfolder (photos and label PNGs with "
+                    f"matching names), got '{root}' without them; add them (SPADE's train_img/ and train_label/ "
+                    "work too)."
                 )
         if instance_dir is None and (root / "instances").is_dir():
             instance_dir = "instances"
@@ -118,15 +121,16 @@ class PairedFolderDataset(Dataset):
         names = sorted(set(images) & set(labels))
         if not names:
             raise ValueError(
-                f"data: no photo in '{root / image_dir}' has a label map of the same name in '{root / label_dir}'."
+                f"data: expected photos in '{root / image_dir}' with label maps of the same names in "
+                f"'{root / label_dir}', got no such pair; name each label map as its photo (another suffix is fine)."
             )
         unmatched = sorted(set(images) ^ set(labels))
         if unmatched:
             warnings.warn(f"data: {len(unmatched)} file(s) without a partner skipped, e.g. {unmatched[:3]}.",
                           stacklevel=2)
         if instances and not set(names) <= set(instances):
-            raise ValueError(f"data: '{root / instance_dir}' lacks instance maps for some pairs, e.g. "
-                             f"{sorted(set(names) - set(instances))[:3]}.")
+            raise ValueError(f"data: expected an instance map in '{root / instance_dir}' for every pair, got none "
+                             f"for e.g. {sorted(set(names) - set(instances))[:3]}; add them, or remove the folder.")
         self.config = config
         self.flip = flip
         self.items = [(images[n], labels[n], instances.get(n)) for n in names]

@@ -81,7 +81,8 @@ class PerceptualLoss(nn.Module):
         used = [k for k in ff if k in self.layer_weights]
         if not used:
             raise ValueError(
-                f"PerceptualLoss: the encoder returned layers {sorted(ff)}, none of {sorted(self.layer_weights)}."
+                f"encoder: expected some of the layers {sorted(self.layer_weights)}, got {sorted(ff)}; build it "
+                "with make_vgg_encoder() or give layer_weights for its layers."
             )
         return sum(self.layer_weights[k] * F.l1_loss(ff[k], fr[k]) for k in used)
 
@@ -100,7 +101,8 @@ def make_vgg_encoder(weights: Any = None, *, layers: Sequence[str] | None = None
         wanted = list(VGG_LAYER_WEIGHTS)
         layers = [name for name in wanted if name.replace("relu", "conv") in loaded.available]
         if not layers:
-            raise ValueError(f"the VGG-19 weights '{loaded.source}' do not reach conv1_1; give full weights.")
+            raise ValueError(f"weights: expected VGG-19 weights that reach conv1_1, got '{loaded.source}'; give "
+                             "full weights.")
         if len(layers) < len(wanted):
             warnings.warn(
                 f"VGG perceptual loss: the weights '{loaded.source}' end at {loaded.last_conv}, so the loss uses "

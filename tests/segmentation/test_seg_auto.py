@@ -8,7 +8,7 @@ import torch
 
 from _seg_shared import DPST, needs_dpst
 
-from tests._shared import synthetic_pair
+from tests._shared import raises_exactly, synthetic_pair
 from photostyle.segmentation import AutoMasks, auto_segment, deep_segment, label_iou, load_label_map, overlay, resize_labels
 
 
@@ -42,17 +42,24 @@ def test_auto_segment_chooses_k_and_accepts_uint8_and_encoder():
 
 def test_auto_segment_bad_inputs():
     c, s = synthetic_pair()
-    with pytest.raises(ValueError, match=r"k=500 is larger than the number of superpixels.*n_segments"):
+    with raises_exactly(ValueError, "k: expected at most 25 (the superpixels of the style image), got 500; "
+                        "pass k <= 25 or raise n_segments (now 30)."):
         auto_segment(c, s, k=500, n_segments=30)
-    with pytest.raises(ValueError, match="k must be >= 1"):
+    with raises_exactly(ValueError, "k: expected an integer >= 1, got 0; pass a value of at least 1."):
         auto_segment(c, s, k=0)
-    with pytest.raises(ValueError, match=r"content must have shape \(H, W, 3\) \(RGB\) or \(H, W, 4\)"):
+    with raises_exactly(ValueError, "content: expected shape (H, W, 3) (RGB) or (H, W, 4) (RGBA), got ndarray of "
+                        "shape (48, 64, 2) and dtype float64; 2-D arrays are label maps: use "
+                        "segmentation.load_label_map."):
         auto_segment(c[..., :2], s, method="cluster")  # grey (H, W) and RGBA are accepted: tests/test_semantic.py
-    with pytest.raises(ValueError, match=r"style as a float array must hold values in \[0, 1\]"):
+    with raises_exactly(ValueError, "style: expected float values in [0, 1], got range [9.85, 198]; "
+                        "divide uint8 data by 255."):
         auto_segment(c, s * 300)
-    with pytest.raises(TypeError, match="encoder must be callable"):
+    with raises_exactly(TypeError, "encoder: expected a callable (tensor -> dict of feature maps) or None, got "
+                        "'vgg' (str); pass e.g. photostyle's VGG19Encoder, or None for colour and position only."):
         auto_segment(c, s, encoder="vgg")
-    with pytest.raises(TypeError, match="encoder must return a non-empty dict"):
+    with raises_exactly(TypeError, "encoder: expected a callable returning a non-empty dict of feature maps "
+                        "(1, C, h, w), got Tensor of shape (1, 3, 48, 64) and dtype torch.float32 from it; return "
+                        "e.g. {'relu3_1': features}."):
         auto_segment(c, s, k=2, n_segments=30, encoder=lambda x: x)
 
 
@@ -99,7 +106,8 @@ def test_overlay():
     assert out.shape == (4, 6, 3) and out.dtype == np.uint8
     assert tuple(out[0, 0]) == (50, 50, 178)  # half blue
     assert np.array_equal(overlay(img, lab, alpha=0.0), img)
-    with pytest.raises(ValueError, match="resize the labels"):
+    with raises_exactly(ValueError, "labels: expected the image's size (4, 6) (H, W), got (2, 6); resize the "
+                        "labels with segmentation.resize_labels(labels, image.shape[:2])."):
         overlay(img, lab[:2])
-    with pytest.raises(ValueError, match="alpha must be <= 1"):
+    with raises_exactly(ValueError, "alpha: expected a number in [0, 1], got 2; pass a value from 0 to 1."):
         overlay(img, lab, alpha=2)

@@ -8,6 +8,7 @@ import torch
 from PIL import Image
 
 from _seg_shared import DPST, needs_dpst
+from tests._shared import raises_exactly
 from photostyle.segmentation import (DPST_PALETTE, Palette, load_label_map, one_hot, resize_labels, resize_soft,
                           save_label_map)
 
@@ -91,7 +92,8 @@ def test_load_missing_and_unreadable(tmp_path):
     badnpy.write_bytes(b"garbage")
     with pytest.raises(ValueError, match="cannot read"):
         load_label_map(badnpy)
-    with pytest.raises(TypeError, match="src must be"):
+    with raises_exactly(TypeError, "src: expected a path, a PIL image or a numpy array, got 42 (int); "
+                        "pass e.g. src='mask.png'."):
         load_label_map(42)
 
 
@@ -106,7 +108,8 @@ def test_grey_photo_is_refused():
     y, x = np.mgrid[0:64, 0:64]
     rng = np.random.default_rng(1)
     photo = np.clip(2 * x + y + rng.normal(0, 3, x.shape), 0, 255).astype(np.uint8)
-    with pytest.raises(ValueError, match="does not look like a label image"):
+    with raises_exactly(ValueError, "src: expected a label image, got what looks like a photograph (Image: 191 "
+                        "distinct values, most pixels differ from their neighbours); pass the mask, not the photo."):
         load_label_map(Image.fromarray(photo))
 
 
@@ -128,9 +131,11 @@ def test_resize_labels_nearest():
     assert np.array_equal(resize_labels(up, (24, 32)), lab)
     odd = resize_labels(lab, (37, 50))
     assert odd.shape == (37, 50) and set(np.unique(odd)) <= set(np.unique(lab))
-    with pytest.raises(ValueError, match="shape must be"):
+    with raises_exactly(ValueError, "shape: expected (height, width): two integers >= 1, got (0, 5); "
+                        "pass e.g. shape=image.shape[:2]."):
         resize_labels(lab, (0, 5))
-    with pytest.raises(ValueError, match="2-D"):
+    with raises_exactly(ValueError, "labels: expected a 2-D label map (H, W), got ndarray of shape (2, 2, 3) and "
+                        "dtype int64; decode colour masks with segmentation.decode_color_mask or load_label_map."):
         resize_labels(np.zeros((2, 2, 3), int), (4, 4))
 
 

@@ -5,6 +5,7 @@ import pytest
 from PIL import Image
 
 from _seg_shared import DPST, PAIRS, needs_dpst
+from tests._shared import raises_exactly
 from photostyle.segmentation import DPST_PALETTE, DecodedMask, Palette, decode_color_mask
 
 DPST_RGB = [(0, 0, 255), (0, 255, 0), (0, 0, 0), (255, 255, 255), (255, 0, 0),
@@ -23,13 +24,15 @@ def test_palette_from_dict_and_errors():
     assert pal.names == ("sky", "water") and pal.index("water") == 1 and len(pal) == 2
     assert pal == Palette(("sky", "water"), np.array([[0, 0, 255], [0, 128, 255]]))
     assert pal.as_dict()["sky"] == (0, 0, 255)
-    with pytest.raises(ValueError, match="name must be one of"):
+    with raises_exactly(ValueError, "name: expected one of ['sky', 'water'], got 'grass'."):
         pal.index("grass")
-    with pytest.raises(ValueError, match="unique"):
+    with raises_exactly(ValueError, "names: expected unique names, got duplicates ['a']; rename them."):
         Palette(("a", "a"), np.zeros((2, 3)))
-    with pytest.raises(ValueError, match=r"\(K, 3\)"):
+    with raises_exactly(ValueError, "colors: expected shape (K, 3) with K = len(names) = 1 >= 1, got ndarray of "
+                        "shape (2, 3) and dtype float64; give one RGB triple per name."):
         Palette(("a",), np.zeros((2, 3)))
-    with pytest.raises(ValueError, match="0..255"):
+    with raises_exactly(ValueError, "colors: expected RGB values in 0..255, got values in [0, 300]; "
+                        "pass 8-bit colours."):
         Palette.from_dict({"a": (0, 0, 300)})
     with pytest.raises(dataclasses_frozen_error()):
         pal.names = ("x", "y")
@@ -45,7 +48,8 @@ def test_palette_from_pil():
     img.putpalette([10, 20, 30, 40, 50, 60, 70, 80, 90])
     pal = Palette.from_pil(img)
     assert tuple(pal.colors[1]) == (40, 50, 60)
-    with pytest.raises(ValueError, match="'P'"):
+    with raises_exactly(ValueError, "image: expected a PIL image in 'P' (palette) mode, got mode 'RGB' (Image); "
+                        "use Palette.from_dict for RGB masks."):
         Palette.from_pil(Image.new("RGB", (2, 2)))
 
 
@@ -70,7 +74,9 @@ def test_decode_far_colours_report_and_strict():
     rgb[0, :4] = (0, 128, 128)  # 4 % of pixels, between blue, green, black and grey
     dec = decode_color_mask(rgb)
     assert dec.far_share == pytest.approx(0.04)
-    with pytest.raises(ValueError, match="strict=True refuses"):
+    with raises_exactly(ValueError, "mask: expected every pixel within far_threshold=64 of a palette colour "
+                        "(strict=True), got 4.00% of pixels (4) farther (e.g. (0, 128, 128) at row 0, column 0); "
+                        "pass strict=False to give them their nearest colour, or raise far_threshold."):
         decode_color_mask(rgb, strict=True)
     decode_color_mask(rgb, strict=True, far_threshold=200)  # lenient threshold passes
 
@@ -78,16 +84,22 @@ def test_decode_far_colours_report_and_strict():
 def test_decode_refuses_photo():
     rng = np.random.default_rng(0)
     photo = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
-    with pytest.raises(ValueError, match="does not look like a label image"):
+    with pytest.raises(ValueError, match=r"^mask: expected a label image painted in this palette, got \d+\.\d% of "
+                       r"its pixels \(more than max_far_share=5%\) farther than 64 from every one of the 9 palette "
+                       r"colours, and \d+ distinct colours; pass the mask \(not the photo\), or the palette it was "
+                       r"painted with \(palette=Palette\.from_dict\(\.\.\.\)\)\.$"):
         decode_color_mask(photo)
 
 
 def test_decode_bad_types():
-    with pytest.raises(TypeError, match="palette must be"):
+    with raises_exactly(TypeError, "palette: expected a segmentation.Palette, got {'a': (0, 0, 0)} (dict); build "
+                        "one with Palette.from_dict({'sky': (0, 0, 255), ...})."):
         decode_color_mask(np.zeros((2, 2, 3), np.uint8), {"a": (0, 0, 0)})
-    with pytest.raises(ValueError, match=r"\(H, W, 3\)"):
+    with raises_exactly(ValueError, "mask: expected shape (H, W, 3) (RGB) or (H, W, 4) (RGBA), got ndarray of "
+                        "shape (2, 2) and dtype uint8; 2-D arrays are label maps: use segmentation.load_label_map."):
         decode_color_mask(np.zeros((2, 2), np.uint8))
-    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+    with raises_exactly(ValueError, "mask: expected float values in [0, 1], got range [2, 2]; "
+                        "divide uint8 data by 255."):
         decode_color_mask(np.full((2, 2, 3), 2.0))
 
 
@@ -116,7 +128,7 @@ def test_decode_shared_masks_against_independent_count(name):
 
 @needs_dpst
 def test_decode_shared_photo_is_refused():
-    with pytest.raises(ValueError, match="does not look like a label image"):
+    with pytest.raises(ValueError, match="^mask: expected a label image painted in this palette"):
         decode_color_mask(Image.open(DPST / "input" / "in2.png"))
 
 

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from _spade_helpers import toy_config
+from tests._shared import raises_exactly
 from photostyle.spade import (
     ConvEncoder,
     MultiscaleDiscriminator,
@@ -35,16 +36,23 @@ def _fake_official_state(semantic_nc: int) -> dict[str, torch.Tensor]:
 def test_checkpoint_of_another_preset_says_which(tmp_path, given, actual, nc):
     path = tmp_path / "latest_net_G.pth"
     torch.save(_fake_official_state(nc), path)
-    with pytest.raises(ValueError, match=rf"does not fit preset '{given}'.*fits preset '{actual}'; pass preset='{actual}'"):
+    expected = get_config(given).semantic_nc
+    with raises_exactly(ValueError, f"checkpoint: expected fc.weight [1024, {expected}, 3, 3] for preset '{given}', got "
+                        f"[1024, {nc}, 3, 3]; it fits preset '{actual}': pass preset='{actual}'."):
         load_model(path, preset=given)
 
 
 def test_checkpoint_fitting_no_preset(tmp_path):
     path = tmp_path / "latest_net_G.pth"
     torch.save(_fake_official_state(99), path)
-    with pytest.raises(ValueError, match="fits no built-in preset"):
+    with raises_exactly(ValueError, "checkpoint: expected a generator of a built-in preset (coco, ade20k, cityscapes), "
+                        "got fc.weight [1024, 99, 3, 3] (input channels 99); pass preset= one of coco, ade20k, "
+                        "cityscapes or a SPADEConfig, or keep the spade_config.json written by train_spade beside "
+                        "the file."):
         load_model(path)
-    with pytest.raises(ValueError, match="fits no built-in preset"):
+    with raises_exactly(ValueError, "checkpoint: expected fc.weight [1024, 184, 3, 3] for preset 'coco', got "
+                        "[1024, 99, 3, 3]; it fits no built-in preset (input channels 99, ngf 64, no VAE): pass the "
+                        "SPADEConfig it was trained with, or no preset when its spade_config.json sits beside it."):
         load_model(path, preset="coco")
 
 
@@ -67,27 +75,34 @@ def test_truncated_and_foreign_files(tmp_path):
         load_model(text)
     listing = tmp_path / "list.pth"
     torch.save([1, 2, 3], listing)
-    with pytest.raises(ValueError, match="not a state_dict"):
+    with raises_exactly(ValueError, f"checkpoint: expected a state_dict of tensors, got a list in '{listing}'; give a "
+                        "latest_net_G.pth saved by NVlabs/SPADE or photostyle.spade."):
         load_model(listing)
-    with pytest.raises(FileNotFoundError, match="not found"):
+    with raises_exactly(FileNotFoundError, f"checkpoint: expected a latest_net_G.pth file, got "
+                        f"'{tmp_path / 'missing.pth'}', which does not exist; give the path of one."):
         load_model(tmp_path / "missing.pth")
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(FileNotFoundError, match="has no latest_net_G.pth"):
+    with raises_exactly(FileNotFoundError, f"checkpoint: expected a folder holding latest_net_G.pth, got '{empty}' "
+                        "without one; give the checkpoint file or its folder."):
         load_model(empty)
 
 
 def test_discriminator_file_is_not_a_generator(tmp_path):
     path = tmp_path / "latest_net_D.pth"
     torch.save(MultiscaleDiscriminator(7, ndf=4, n_layers=2).state_dict(), path)
-    with pytest.raises(ValueError, match="not a SPADE generator"):
+    with raises_exactly(ValueError, "checkpoint: expected a SPADE generator state_dict (with fc.weight, "
+                        "head_0.conv_0.weight_orig and conv_img.weight), got one without; give a latest_net_G.pth "
+                        "(not the _D or _E file)."):
         load_model(path, preset=toy_config())
 
 
 def test_wrong_width_lists_mismatches(tmp_path):
     path = tmp_path / "latest_net_G.pth"
     torch.save(SPADEGenerator(toy_config(spade_hidden=8)).state_dict(), path)
-    with pytest.raises(ValueError, match="shape mismatch"):
+    with pytest.raises(ValueError, match=r"^generator checkpoint: expected the networks of preset 'toy', got '.*' "
+                       r"with \d+ shape mismatch\(es\) e\.g\. .*; check the preset \(or SPADEConfig\) the file "
+                       r"was trained with\.$"):
         load_model(path, preset=toy_config())
 
 
@@ -128,22 +143,31 @@ def test_render_tiny_model_forms_and_errors():
     assert g.training  # render restores the module's mode
     again = render(torch.from_numpy(labels), checkpoint=g)
     assert torch.equal(result.tensor, again.tensor)
-    with pytest.raises(ValueError, match=r"out of range for preset 'toy'"):
+    with raises_exactly(ValueError, "labels: expected ids in 0 … 3 (preset 'toy', 4 classes), got 4, 6; remap them "
+                        "or pick the preset the map was made for."):
         render(labels + 4, checkpoint=g)
     with pytest.raises(ValueError, match="label map of shape"):
         render(np.zeros((2, 32, 32, 1), dtype=np.int64), checkpoint=g)
-    with pytest.raises(ValueError, match="has no image encoder"):
+    with raises_exactly(ValueError, "style_image: expected a generator with an image encoder (use_vae=True), got one "
+                        "without (the official coco/ade20k/cityscapes models are trained without one); train a "
+                        "model with use_vae=True to render in the style of an example image, or drop style_image."):
         render(labels, checkpoint=g, style_image=np.zeros((8, 8, 3), dtype=np.uint8))
-    with pytest.raises(ValueError, match="takes 184 input channels"):
+    with raises_exactly(ValueError, "preset: expected one with the model's 4 input channels (preset 'toy'), got "
+                        "'coco' with 184; drop preset= or load the matching checkpoint."):
         render(labels, checkpoint=g, preset="coco")
-    with pytest.raises(TypeError, match="checkpoint is required"):
+    with raises_exactly(TypeError, "checkpoint: expected the path of a SPADE latest_net_G.pth or a model from "
+                        "load_model(), got None; give e.g. NVlabs/SPADE's coco_pretrained file (photostyle does not "
+                        "ship or download them)."):
         render(labels, checkpoint=None)
-    with pytest.raises(ValueError, match="one label map"):
+    with raises_exactly(ValueError, "labels: expected one label map (H, W), got a batch of 2; call render per map, "
+                        "or use the generator directly for batches."):
         render(torch.zeros(2, 32, 32, dtype=torch.long), checkpoint=g)
 
 
 def test_get_config_errors():
-    with pytest.raises(ValueError, match="preset must be one of 'coco', 'ade20k', 'cityscapes'"):
+    with raises_exactly(ValueError, "preset: expected one of 'coco', 'ade20k', 'cityscapes' or a SPADEConfig, got "
+                        "'celeba' (str)."):
         get_config("celeba")
-    with pytest.raises(ValueError, match="empty latent grid"):
+    with raises_exactly(ValueError, "SPADEConfig.crop_size: expected at least 32 with aspect_ratio 1.0 and 5 "
+                        "upsamplings, got 16 (an empty latent grid of 0x0); use crop_size >= 32."):
         get_config("coco", crop_size=16)

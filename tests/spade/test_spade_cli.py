@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from _spade_helpers import toy_config
+from tests._shared import raises_exactly
 from photostyle.spade import SPADEGenerator, palette, render_and_restyle, save_checkpoint
 from photostyle.spade.cli import add_subcommands
 
@@ -52,15 +53,16 @@ def test_render_command(tmp_path):
         args.func(args)
     bad = _label_png(tmp_path / "bad.png", labels + 10)
     args = _parser().parse_args(["render", str(bad), "-o", str(tmp_path / "b.png"), "--checkpoint", str(model_dir)])
-    with pytest.raises(ValueError, match="out of range"):
+    with pytest.raises(ValueError, match=r"^labels: expected ids in 0 … 3 \(preset 'toy', 4 classes\), got 10, "):
         args.func(args)
     args = _parser().parse_args(["render", str(src), "-o", str(tmp_path / "c.png"), "--checkpoint",
                                  str(model_dir), "--preset", "coco"])
-    with pytest.raises(ValueError, match="does not fit preset 'coco'"):
+    with pytest.raises(ValueError, match=r"^checkpoint: expected fc\.weight \[1024, 184, 3, 3\] for preset 'coco', "):
         args.func(args)
     args = _parser().parse_args(["render", str(src), "-o", str(tmp_path / "d.png"), "--checkpoint",
                                  str(model_dir), "--size", "64"])
-    with pytest.raises(ValueError, match="--size applies to the restyle"):
+    with raises_exactly(ValueError, "--size: expected with --reference (it applies to the restyle), got it alone; "
+                        "add --reference PHOTO, or drop --size."):
         args.func(args)
 
 
@@ -110,7 +112,8 @@ def test_train_command(tmp_path):
     assert slim.save_full_state is False and slim.func(slim) == 0
     assert sorted(p.name for p in out.iterdir()) == ["latest_net_G.pth", "samples", "spade_config.json"]
     args = _parser().parse_args(["train-spade", str(data), "-o", str(out)])
-    with pytest.raises(ValueError, match="--label-nc"):
+    with raises_exactly(ValueError, "--label-nc: expected a number of classes (or --preset), got neither; give "
+                        "--label-nc N (the classes of your label maps) or --preset."):
         args.func(args)
 
 
@@ -132,7 +135,9 @@ def test_render_and_restyle(tmp_path, shared_weights):
     assert result.rendered.tensor.shape == (1, 3, 32, 32)
     assert result.transfer.masks["style"].shape == (32, 32)
     assert np.array_equal(result.transfer.masks["content"], result.rendered.labels)
-    with pytest.raises(ValueError, match="not inside"):
+    with raises_exactly(ValueError, "transfer_kwargs: expected no content_mask (render_and_restyle sets the masks: "
+                        "the rendered labels and its style_mask=), got one; drop it, and pass a style mask as "
+                        "render_and_restyle's style_mask=."):
         render_and_restyle(labels, style, checkpoint=g, transfer_kwargs={"content_mask": labels})
 
 
@@ -140,3 +145,22 @@ def test_painted_landscape_labels_for_coco():
     labels = palette.landscape_bands((256, 256), [("sky-other", 0), ("clouds", 0.1), ("sky-other", 0.25),
                                                   ("mountain", 0.35), ("sea", 0.6), ("sand", 0.85)])
     assert set(np.unique(labels)) == {156, 105, 134, 154, 153}
+
+
+def test_option_messages_name_the_option(tmp_path):
+    """CLI messages name the option as typed: '--flag: expected …, got …; fix'."""
+    render_args = ["render", "labels.png", "--checkpoint", "G.pth"]
+    cases = [
+        (render_args + ["-o", str(tmp_path / "a.png"), "--save-render", str(tmp_path / "r.png")],
+         "--save-render: expected with --reference (without it the plain render is the output), got it alone; add "
+         "--reference PHOTO, or drop --save-render."),
+        (render_args + ["-o", str(tmp_path / "b.png"), "--reference-mask", "m.png"],
+         "--reference-mask: expected with --reference (the photo whose look to take), got it alone; add --reference "
+         "PHOTO, or drop --reference-mask."),
+        (["train-spade", "data", "-o", str(tmp_path / "run"), "--label-nc", "3", "--aspect-ratio", "0"],
+         "--aspect-ratio: expected a finite number > 0, got 0.0; pass e.g. --aspect-ratio 2 (twice as wide as high)."),
+    ]
+    for argv, message in cases:
+        args = _parser().parse_args(argv)
+        with raises_exactly(ValueError, message):
+            args.func(args)

@@ -8,6 +8,7 @@ import torch
 from PIL import Image
 
 from _spade_helpers import toy_config
+from tests._shared import raises_exactly
 from photostyle.spade import ade20k_from_raw, as_label_tensor, encode_labels, get_config, label_edges, load_labels, palette
 
 
@@ -69,7 +70,8 @@ def test_encoding_follows_device_and_dtype():
 def test_labels_beyond_range(bad):
     labels = np.zeros((4, 4), dtype=np.int64)
     labels[1, 1] = bad
-    with pytest.raises(ValueError, match=r"out of range for preset 'coco' \(182 classes: 0 … 181 and 255"):
+    with raises_exactly(ValueError, f"labels: expected ids in 0 … 181 and 255 (dontcare) (preset 'coco', 182 "
+                        f"classes), got {bad}; remap them or pick the preset the map was made for."):
         encode_labels(labels, get_config("coco"))
 
 
@@ -86,9 +88,12 @@ def test_wrong_dimensionality(shape):
 
 
 def test_non_integer_labels():
-    with pytest.raises(TypeError, match="integer class ids"):
+    # floats are accepted when they hold whole numbers: 0.5 is a wrong value, not a wrong type
+    with raises_exactly(ValueError, "labels: expected integer class ids, got non-integral torch.float32 values; pass "
+                        "the ids, not probabilities or a resized (interpolated) map."):
         as_label_tensor(torch.full((2, 2), 0.5))
-    with pytest.raises(TypeError, match="expected a path"):
+    with raises_exactly(TypeError, "labels: expected a path, PIL image, numpy array (H, W) or tensor of class ids, got "
+                        "[[0, 1]] (list); pass e.g. the path of a label PNG."):
         as_label_tensor([[0, 1]])
 
 
@@ -107,7 +112,8 @@ def test_label_png_forms(tmp_path):
     Image.fromarray(palette.colorize(labels)).save(colour)
     assert np.array_equal(load_labels(colour, preset="coco"), labels)
     assert as_label_tensor(str(colour)).shape == (1, 8, 6)
-    with pytest.raises(FileNotFoundError, match="label map not found"):
+    with raises_exactly(FileNotFoundError, f"labels: expected a label image file, got '{tmp_path / 'missing.png'}', "
+                        "which does not exist; check the path."):
         load_labels(tmp_path / "missing.png")
     junk = tmp_path / "junk.png"
     junk.write_bytes(b"not a png")
@@ -156,5 +162,6 @@ def test_ade20k_raw_values_shift():
     raw = np.array([[0, 1], [150, 7]])
     assert ade20k_from_raw(raw).tolist() == [[255, 0], [149, 6]]
     assert encode_labels(ade20k_from_raw(raw), get_config("ade20k"))[0, 150, 0, 0] == 1
-    with pytest.raises(ValueError, match="raw ADE20K"):
+    with raises_exactly(ValueError, "labels: expected raw ADE20K values in 0 … 150, got 151 … 151; pass the values "
+                        "of an ADE20K annotation PNG (maps already in the preset's ids need no conversion)."):
         ade20k_from_raw(np.array([[151]]))

@@ -8,6 +8,7 @@ import torch
 from PIL import Image
 
 from _spade_helpers import toy_config
+from tests._shared import raises_exactly
 from photostyle.spade import (
     PairedFolderDataset,
     PerceptualLoss,
@@ -89,7 +90,8 @@ def test_perceptual_loss_takes_any_encoder():
     assert value.item() == pytest.approx(1 / 32 + 1 / 16)  # L1 of 0 vs 1 at relu1_1 and relu2_1
     value.backward()
     assert fake.grad is not None and fake.grad.abs().sum() > 0
-    with pytest.raises(ValueError, match="none of"):
+    with raises_exactly(ValueError, "encoder: expected some of the layers ['relu5_1'], got ['other', 'relu1_1', "
+                        "'relu2_1']; build it with make_vgg_encoder() or give layer_weights for its layers."):
         PerceptualLoss(_MeanColour(), {"relu5_1": 1.0})(fake, real)
 
 
@@ -135,7 +137,9 @@ def test_folder_training_writes_official_layout(tmp_path, shared_weights):
     assert model.config == config and model.encoder is not None
     g_trained = result.model.generator.state_dict()
     assert all(torch.equal(v, g_trained[k]) for k, v in model.generator.state_dict().items())
-    with pytest.raises(FileExistsError, match="already holds a checkpoint"):
+    with raises_exactly(FileExistsError, f"out_dir: expected a folder without a checkpoint, got '{out}', which holds "
+                        "one; pass resume=True to continue it, overwrite=True to replace it (CLI: --resume / "
+                        "--overwrite), or choose another folder."):
         train_spade(tmp_path / "data", config=config, steps=1, batch_size=2, out_dir=out, vgg_encoder=None)
     # resume continues from the saved generator; the discriminator starts afresh, and it says so
     with pytest.warns(UserWarning, match="holds the generator alone; the discriminator and the optimisers start"):
@@ -147,17 +151,23 @@ def test_folder_training_writes_official_layout(tmp_path, shared_weights):
 def test_training_bad_input(tmp_path):
     config = toy_config()
     data = SyntheticLabelDataset(4, size=32, num_labels=4)
-    with pytest.raises(ValueError, match="batch_size must be >= 2"):
+    with raises_exactly(ValueError, "batch_size: expected an integer >= 2, got 1; pass e.g. batch_size=4 (the "
+                        "generator's batch norms need more than one sample)."):
         train_spade(data, config=config, steps=1, batch_size=1, vgg_encoder=None)
-    with pytest.raises(ValueError, match="4 pair"):
+    with raises_exactly(ValueError, "data: expected at least batch_size=8 pairs, got 4; lower batch_size or add pairs."):
         train_spade(data, config=config, steps=1, batch_size=8, vgg_encoder=None)
-    with pytest.raises(ValueError, match="out of range"):
+    with raises_exactly(ValueError, "data: expected ids in 0 … 1 (preset 'toy', 2 classes), got 2, 3; remap them or "
+                        "pick the preset the map was made for."):
         train_spade(data, config=toy_config(label_nc=2), steps=1, batch_size=2, vgg_encoder=None, progress=False)
-    with pytest.raises(FileNotFoundError, match="needs an images/ and a labels/"):
+    with raises_exactly(FileNotFoundError, f"data: expected a folder with an images/ and a labels/ subfolder (photos "
+                        f"and label PNGs with matching names), got '{tmp_path}' without them; add them (SPADE's "
+                        "train_img/ and train_label/ work too)."):
         train_spade(tmp_path, config=config, steps=1, vgg_encoder=None)
-    with pytest.raises(FileNotFoundError, match="folder not found"):
+    with raises_exactly(FileNotFoundError, f"data: expected a folder, got '{tmp_path / 'nope'}', which does not exist; "
+                        "check the path."):
         train_spade(tmp_path / "nope", config=config, steps=1, vgg_encoder=None)
-    with pytest.raises(FileNotFoundError, match="resume"):
+    with raises_exactly(FileNotFoundError, f"resume: expected a latest_net_G.pth in out_dir to continue from, got none "
+                        f"in '{tmp_path}'; point out_dir at the run to continue, or drop resume=True."):
         train_spade(data, config=config, steps=1, batch_size=2, vgg_encoder=None, resume=True, out_dir=tmp_path)
 
 
@@ -242,23 +252,29 @@ def test_resume_refuses_a_different_discriminator(tmp_path):
     with pytest.raises(ValueError) as info:
         train_spade(data, steps=1, out_dir=tmp_path / "run", ndf=4, resume=True, **kw)
     assert str(info.value) == (
-        f"resume: the discriminator in '{tmp_path / 'run'}' was trained with ndf=8, n_layers_D=2, num_D=1, "
+        f"resume: expected the discriminator settings saved in '{tmp_path / 'run'}' (ndf=8, n_layers_D=2, num_D=1), "
         "got ndf=4, n_layers_D=2, num_D=1; pass the saved values to continue it."
     )
     (tmp_path / "run" / "latest_train_state.pth").unlink()
-    with pytest.raises(ValueError, match=r"latest_net_D.pth' does not fit a discriminator with ndf=4"):
+    with raises_exactly(ValueError, f"resume: expected '{tmp_path / 'run' / 'latest_net_D.pth'}' to fit a "
+                        "discriminator with ndf=4, n_layers_D=2, num_D=1, got one of other shapes; pass the values "
+                        "it was trained with."):
         train_spade(data, steps=1, out_dir=tmp_path / "run", ndf=4, resume=True, **kw)
-    with pytest.raises(TypeError, match="save_full_state: expected True, False or None, got 'yes'"):
+    with raises_exactly(TypeError, "save_full_state: expected True, False or None, got 'yes' (str)."):
         train_spade(data, steps=1, out_dir=tmp_path / "other", ndf=4, save_full_state="yes", **kw)
 
 
 def test_read_train_state_errors(tmp_path):
-    with pytest.raises(FileNotFoundError, match="training state not found"):
+    with raises_exactly(FileNotFoundError, f"training state: expected a file written with save_full_state=True, got "
+                        f"'{tmp_path / 'nope.pth'}', which does not exist; train with save_full_state=True to resume "
+                        "exactly."):
         read_train_state(tmp_path / "nope.pth")
     bad = tmp_path / "bad.pth"
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="cannot read .* the file is truncated or not a training state"):
         read_train_state(bad)
     torch.save({"w": torch.zeros(2)}, bad)
-    with pytest.raises(ValueError, match="holds a dict without an 'optimizers' entry"):
+    with raises_exactly(ValueError, "training state: expected a training state written by photostyle.spade (with an "
+                        f"'optimizers' entry), got a dict without one in '{bad}'; delete it to resume from the "
+                        "networks alone."):
         read_train_state(bad)
