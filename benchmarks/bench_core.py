@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_core.py                 # both presets, CPU (or CUDA if present)
     .venv/bin/python benchmarks/bench_core.py --preset lite --steps 5 --device cpu
+    .venv/bin/python benchmarks/bench_core.py --preset fast --steps 3     # the paper's layers, VGG in bfloat16 where native
 
 What it measures, on DPST pair 30 from ../shared (content 700 px long side, its masks):
 - the matting Laplacian build (best of 3) and its size;
@@ -12,8 +13,10 @@ What it measures, on DPST pair 30 from ../shared (content 700 px long side, its 
 - the best-local-affine post-processing;
 - peak memory of a process that runs that preset (max RSS on the CPU, max allocated on CUDA).
 
-Both presets run on the genuine full normalised VGG-19 (``make weights`` puts it in the cache); the
-"iter / VGG f+b" column is the cost of a whole iteration as a multiple of the bare network's.
+Every preset runs on the genuine full normalised VGG-19 (``make weights`` puts it in the cache), in the
+precision the preset asks for (``fast``: bfloat16 where the CPU has it natively; ``--precision`` overrides);
+the "iter / VGG f+b" column is the cost of a whole iteration as a multiple of the bare network's in the
+same precision.
 """
 
 from __future__ import annotations
@@ -51,10 +54,10 @@ def _timeit(fn, device, repeat):
     return min(times), sum(times) / len(times)
 
 
-def run_one(preset_name: str, steps: int, device_name: str) -> dict:
+def run_one(preset_name: str, steps: int, device_name: str, precision: str | None = None) -> dict:
     import torch
 
-    from photostyle.encoders import VGG19Encoder
+    from photostyle.encoders import VGG19Encoder, native_low_precision
     from photostyle.image import resize_long_side, to_tensor
     from photostyle.matting import PhotorealismLoss, matting_laplacian
     from photostyle.smoothing import best_local_affine
@@ -77,8 +80,11 @@ def run_one(preset_name: str, steps: int, device_name: str) -> dict:
     encoder = VGG19Encoder(layers, weights="normalised").to(device)  # `make weights` fetched it
     weights_note = "genuine normalised VGG-19"
     lw = preset.weights_for(encoder.layout)
+    precision = precision or preset.precision
+    dtype = {"float32": None, "bfloat16": torch.bfloat16, "auto": native_low_precision(device)}[precision]
     out: dict = {"preset": preset_name, "device": str(device), "size": list(content.shape[-2:]),
-                 "labels": len(ids), "weights": weights_note, "threads": torch.get_num_threads()}
+                 "labels": len(ids), "weights": weights_note, "threads": torch.get_num_threads(),
+                 "precision": str(dtype or torch.float32).replace("torch.", "")}
 
     # Laplacian build (CPU, scipy) and transfer to the device.
     content_np = content[0].permute(1, 2, 0).cpu().double().numpy()
@@ -92,22 +98,23 @@ def run_one(preset_name: str, steps: int, device_name: str) -> dict:
         encoder, content, style, content_layers=preset.content_layers, style_layers=preset.style_layers,
         content_weight=lw.content, style_weight=lw.style, tv_weight=lw.tv,
         photo_weight=lw.photo, content_masks=cm, style_masks=sm, style_present=present,
-        photorealism=photo,
+        photorealism=photo, compute_dtype=dtype,
     )
     x = content.clone().requires_grad_(True)
     repeat = max(2, steps)
 
     def vgg():
         x.grad = None
-        feats = encoder(x)
+        feats = encoder(x, compute_dtype=dtype, return_dtype=dtype)  # the network alone, no casts
         torch.autograd.backward([feats[k] for k in layers], [torch.ones_like(feats[k]) for k in layers])
 
     with torch.no_grad():
-        feats0 = {k: v.detach() for k, v in encoder(x).items()}
+        # as the objective sees them: the network's own outputs (bfloat16, channels-last, where it runs so)
+        feats0 = {k: v.detach() for k, v in encoder(x, compute_dtype=dtype, return_dtype=dtype).items()}
 
     def grams():
         leaves = {k: v.clone().requires_grad_(True) for k, v in feats0.items()}
-        total = sum(m(leaves[k]) for k, m in objective.content_losses.items())
+        total = sum(m(leaves[k].float()) for k, m in objective.content_losses.items())
         total = total + sum(m(leaves[k]) for k, m in objective.style_losses.items())
         total.backward()
 
@@ -142,7 +149,10 @@ def run_one(preset_name: str, steps: int, device_name: str) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", choices=["lite", "paper", "both"], default="both")
+    parser.add_argument("--preset", choices=["lite", "paper", "fast", "both", "all"], default="both",
+                        help="both: lite and paper; all: lite, paper and fast")
+    parser.add_argument("--precision", choices=["auto", "float32", "bfloat16"], default=None,
+                        help="dtype of the VGG-19 (default: the preset's)")
     parser.add_argument("--steps", type=int, default=3, help="L-BFGS iterations timed per preset")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -151,13 +161,14 @@ def main() -> int:
         print(f"benchmark skipped: ../shared not found at {SHARED}")
         return 0
     if args.child:
-        print(json.dumps(run_one(args.preset, args.steps, args.device)))
+        print(json.dumps(run_one(args.preset, args.steps, args.device, args.precision)))
         return 0
-    presets = ["lite", "paper"] if args.preset == "both" else [args.preset]
+    presets = {"both": ["lite", "paper"], "all": ["lite", "paper", "fast"]}.get(args.preset, [args.preset])
     rows = []
     for name in presets:  # one process per preset, so that peak memory is that preset's own
         proc = subprocess.run(
-            [sys.executable, __file__, "--child", "--preset", name, "--steps", str(args.steps), "--device", args.device],
+            [sys.executable, __file__, "--child", "--preset", name, "--steps", str(args.steps), "--device", args.device,
+             *(["--precision", args.precision] if args.precision else [])],
             capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"},
         )
         if proc.returncode != 0:
@@ -169,12 +180,12 @@ def main() -> int:
           f"device {r0['device']}, {r0['threads']} threads")
     print(f"matting Laplacian build: {r0['laplacian_build_s']:.3f} s (best of 3), nnz {r0['laplacian_nnz']:,}")
     print()
-    header = ("preset", "weights", "VGG f+b", "Gram/mask f+b", "Laplacian f+b", "L-BFGS iter",
+    header = ("preset", "weights", "precision", "VGG f+b", "Gram/mask f+b", "Laplacian f+b", "L-BFGS iter",
               "iter / VGG f+b", "best local affine", "peak memory")
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for r in rows:
-        print(f"| {r['preset']} | {r['weights']} | {r['vgg_s']:.3f} s | {r['gram_mask_s']:.3f} s | "
+        print(f"| {r['preset']} | {r['weights']} | {r['precision']} | {r['vgg_s']:.3f} s | {r['gram_mask_s']:.3f} s | "
               f"{r['laplacian_step_s']:.4f} s | {r['lbfgs_step_s']:.3f} s | x{r['lbfgs_step_s'] / r['vgg_s']:.2f} | "
               f"{r['best_local_affine_s']:.2f} s | "
               f"{r['peak_memory_mb']:.0f} MB ({r['memory_kind']}) |")

@@ -35,7 +35,8 @@ def _sync(device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _vgg_unit(encoder, shape, device) -> float:
+def _vgg_unit(encoder, shape, device, dtype=None) -> float:
+    """One VGG-19 forward + backward at ``shape`` (float32, or the network alone in ``dtype``)."""
     import torch
 
     x = torch.rand(1, 3, *shape, requires_grad=True, device=device)
@@ -43,7 +44,7 @@ def _vgg_unit(encoder, shape, device) -> float:
     for _ in range(3):
         _sync(device)
         t0 = time.perf_counter()
-        feats = encoder(x)
+        feats = encoder(x) if dtype is None else encoder(x, compute_dtype=dtype, return_dtype=dtype)
         torch.autograd.backward(list(feats.values()), [torch.ones_like(v) for v in feats.values()])
         _sync(device)
         times.append(time.perf_counter() - t0)
@@ -77,6 +78,11 @@ def run_child(pair: int, preset: str, output: str, threads: int, device: str = "
         full = shape
     unit_shape = long_side_shape(full, 700)
     unit = _vgg_unit(encoder.to(dev), unit_shape, dev)
+    from photostyle.encoders import native_low_precision
+    from photostyle.presets import PRESETS
+
+    low = native_low_precision(dev) if PRESETS[preset].precision == "auto" else None
+    unit_low = _vgg_unit(encoder, unit_shape, dev, low) if low is not None else unit
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -98,7 +104,8 @@ def run_child(pair: int, preset: str, output: str, threads: int, device: str = "
     quality = judge.score(result.tensor.detach().cpu(), encoder)
     paper = judge.score(judge.paper, encoder)
     return {"pair": pair, "preset": preset, "output": output, "full": list(full), "work": list(work_shape),
-            "seconds": seconds, "unit": unit, "timings": result.timings, "iterations": iterations,
+            "seconds": seconds, "unit": unit, "unit_low": unit_low, "precision": result.network.get("precision"),
+            "timings": result.timings, "iterations": iterations,
             "passes_scheduled": passes, "passes_done": done / (unit_shape[0] * unit_shape[1]),
             "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "device": str(dev),
             "gpu_peak_mb": torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else 0.0,
@@ -127,9 +134,10 @@ def main() -> int:
     runs = [(i, "fast", "full") for i in args.pairs] + [(i, "paper", "full") for i in args.paper_pairs]
     if not args.no_12mp:
         runs.append((30, "fast", "12mp"))
-    print("| pair | preset | output | work size | time | x one VGG f+b at 700 px | VGG work (700 px passes) | "
+    print("| pair | preset | output | work size | time | x one VGG f+b at 700 px (float32) | "
+          "x one in the run's precision | VGG work (700 px passes) | "
           "setup / levels / upsample (s) | peak RSS | style distance / paper's | matting energy / paper's | edge SSIM (paper's) |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for pair, preset, output in runs:
         extra = ["--device", args.device] + (["--save", str(args.save)] if args.save else [])
         proc = subprocess.run([sys.executable, __file__, "--child", str(pair), preset, output, "--threads",
@@ -146,7 +154,7 @@ def main() -> int:
         levels = " + ".join(f"{t[name]:.0f}" for name in r["iterations"] if name in t)
         q, pq = r["quality"], r["paper"]
         print(f"| {pair} | {preset} | {r['full'][1]}x{r['full'][0]} | {r['work'][1]}x{r['work'][0]} | {r['seconds']:.0f} s | "
-              f"x{r['seconds'] / r['unit']:.0f} | {r['passes_done']:.0f} | {t['setup']:.1f} / {levels} / {t['upsample']:.1f} | "
+              f"x{r['seconds'] / r['unit']:.0f} | x{r['seconds'] / r['unit_low']:.0f} ({r['precision']}) | {r['passes_done']:.0f} | {t['setup']:.1f} / {levels} / {t['upsample']:.1f} | "
               f"{r['peak_mb']:.0f} MB | {q['style_distance'] / pq['style_distance']:.2f} | "
               f"{q['matting_energy'] / pq['matting_energy']:.2f} | {q['edge_ssim']:.3f} ({pq['edge_ssim']:.3f}) |",
               flush=True)

@@ -260,7 +260,8 @@ class VGG19Encoder(nn.Module):
             x = module(x)
             yield name, x
 
-    def forward(self, image: torch.Tensor, *, compute_dtype: Optional[torch.dtype] = None) -> dict[str, torch.Tensor]:
+    def forward(self, image: torch.Tensor, *, compute_dtype: Optional[torch.dtype] = None,
+                return_dtype: Optional[torch.dtype] = None) -> dict[str, torch.Tensor]:
         """Outputs of :attr:`layers` for ``image``.
 
         Parameters
@@ -271,18 +272,22 @@ class VGG19Encoder(nn.Module):
             Run the convolutions in this dtype (``torch.bfloat16``: about twice as fast on a CPU that
             has it natively, see :func:`native_low_precision`); the outputs come back in the image's
             dtype and the gradient flows to the image as usual. None: the image's dtype.
+        return_dtype : torch.dtype, optional
+            The dtype of the returned features (default: the image's). ``return_dtype=compute_dtype``
+            returns the network's own outputs, channels-last, without a cast (the style loss gathers
+            them as they are).
 
         Returns
         -------
         dict of str to Tensor
-            One entry per requested layer, shape (B, C, H', W'), of the image's dtype.
+            One entry per requested layer, shape (B, C, H', W').
         """
         wanted = set(self.layers)
         outputs: dict[str, torch.Tensor] = {}
+        dtype = return_dtype or image.dtype
         for name, x in self.walk(image, compute_dtype=compute_dtype):
             if name in wanted:
-                outputs[name] = x if x.dtype == image.dtype else x.to(dtype=image.dtype,
-                                                                       memory_format=torch.contiguous_format)
+                outputs[name] = x if x.dtype == dtype else x.to(dtype=dtype, memory_format=torch.contiguous_format)
         return {name: outputs[name] for name in self.layers}
 
     def extra_repr(self) -> str:

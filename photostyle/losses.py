@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._grams import _gram, _MaskedStyle
 from .masks import mask_pyramid
 
 if TYPE_CHECKING:
@@ -42,38 +43,6 @@ def _check_features(name: str, features: torch.Tensor) -> None:
     if not isinstance(features, torch.Tensor) or features.ndim != 4:
         got = tuple(features.shape) if isinstance(features, torch.Tensor) else type(features).__name__
         raise ValueError(f"{name}: expected a feature tensor of shape (B, C, H, W), got {got}.")
-
-
-def _gram_gradient(grad: torch.Tensor, flat: torch.Tensor, scale: float) -> torch.Tensor:
-    """The gradient of ``scale · F Fᵀ`` with respect to ``F`` (B, C, N), given ``grad`` (B, C, C)."""
-    return torch.bmm(grad + grad.transpose(1, 2), flat) * scale
-
-
-class _Gram(torch.autograd.Function):
-    """``scale · F Fᵀ`` for ``F`` of shape (B, C, N), with the gradient as one product.
-
-    Autograd's own backward of ``bmm(F, Fᵀ)`` forms two products (one per operand), one of them
-    against a transposed (N, C) layout that runs slowly on the CPU; the gradient of a symmetric
-    product is ``scale · (dG + dGᵀ) F``, a single (C, C) × (C, N) product. On DPST pair 30's relu1_1
-    (64 × 367,500) forward + backward took 0.17 s instead of 0.97 s on one thread. The backward uses
-    differentiable operations, so double backward still works.
-    """
-
-    @staticmethod
-    def forward(ctx, flat: torch.Tensor, scale: float) -> torch.Tensor:
-        ctx.save_for_backward(flat)
-        ctx.scale = scale
-        return torch.bmm(flat, flat.transpose(1, 2)) * scale
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        (flat,) = ctx.saved_tensors
-        return _gram_gradient(grad, flat, ctx.scale), None
-
-
-def _gram(flat: torch.Tensor, scale: float) -> torch.Tensor:
-    """``scale · F Fᵀ`` for (B, C, N) features, with the fast symmetric gradient (see :class:`_Gram`)."""
-    return _Gram.apply(flat, scale)
 
 
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:
@@ -222,50 +191,6 @@ class ContentLoss(nn.Module):
         return self.weight * content_loss(features, self.target)
 
 
-class _MaskedStyle(torch.autograd.Function):
-    """The masked style term of one layer, ``Σ_l w_l · mean((G_l − T_l)²)``, forward and backward in one.
-
-    ``index`` concatenates every label's support (the pixels where its mask is non-zero), ``values``
-    the mask there, and ``bounds[l]`` is label ``l``'s slice of both; ``G_l = scale_l · P_l P_lᵀ`` over
-    that slice of the gathered features ``P``, ``targets`` holds ``T_l`` and ``weights`` the ``w_l``.
-    The features are gathered once and each label's Gram is one product over its slice. The backward
-    is written out: ``dG_l = 2 w_l (G_l − T_l) / numel(G_l)``, ``dP_l = scale_l (dG_l + dG_lᵀ) P_l``,
-    all labels into one buffer that is scattered back once. Compared with a Gram function followed
-    by one MSE per label under autograd, this saves, per layer and step, the zero-filled (B, L, C, C)
-    gradient of every label's slice of the stacked Grams (12 ms an iteration at the fast preset's
-    128x96 level) and the small MSE nodes.
-    """
-
-    @staticmethod
-    def forward(ctx, flat, index, values, bounds, scales, weights, targets):
-        b, c, _ = flat.shape
-        # gathering along the last axis of a 2-D view runs about twice as fast as of the 3-D tensor
-        picked = flat.reshape(b * c, -1).index_select(1, index).reshape(b, c, -1) * values
-        diffs = []
-        total = flat.new_zeros(())
-        for slot, ((start, end), scale) in enumerate(zip(bounds, scales)):
-            part = picked[:, :, start:end]
-            diff = torch.bmm(part, part.transpose(1, 2)).mul_(scale).sub_(targets[slot])
-            total = total + weights[slot] * diff.pow(2).mean()
-            diffs.append(diff)
-        ctx.save_for_backward(picked, index, values, *diffs)
-        ctx.bounds, ctx.scales, ctx.weights, ctx.hw = bounds, scales, weights, flat.shape[2]
-        return total
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad):
-        picked, index, values, *diffs = ctx.saved_tensors
-        d_picked = torch.empty_like(picked)
-        for diff, (start, end), scale, weight in zip(diffs, ctx.bounds, ctx.scales, ctx.weights):
-            d_gram = diff * (grad * (2.0 * weight / diff.numel()))
-            d_picked[:, :, start:end] = _gram_gradient(d_gram, picked[:, :, start:end], scale)
-        d_picked.mul_(values)
-        d_flat = picked.new_zeros(picked.shape[0], picked.shape[1], ctx.hw)
-        d_flat.index_add_(2, index, d_picked)
-        return d_flat, None, None, None, None, None, None
-
-
 class MaskedStyleLoss(nn.Module):
     """Masked style term with its per-label targets and content masks kept as buffers.
 
@@ -311,8 +236,9 @@ class MaskedStyleLoss(nn.Module):
             return features.new_zeros(())
         scales = [1.0 / (c * h * w * self._means[label]) for label in self._labels]
         weights = [self._means[label] for label in self._labels]
-        total = _MaskedStyle.apply(features.reshape(b, c, h * w), self._index, self._values.to(features.dtype),
-                                   self._bounds, scales, weights, self._targets.to(features.dtype))
+        dtype = torch.promote_types(features.dtype, self._targets.dtype)  # bfloat16 features: float32 Grams
+        total = _MaskedStyle.apply(features, self._index, self._values.to(dtype),
+                                   self._bounds, scales, weights, self._targets.to(dtype))
         return self.weight * total
 
 
@@ -415,10 +341,11 @@ class StyleObjective(nn.Module):
                 self.style_losses[layer] = MaskedStyleLoss(style_grams[layer].to(device=device, dtype=dtype),
                                                            content_pyramid[layer], weight=style_weight)
 
-    def _encode(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+    def _encode(self, image: torch.Tensor, *, raw: bool = False) -> dict[str, torch.Tensor]:
+        """The features of ``image``: in its dtype, or (``raw``) as the network computed them."""
         if self.compute_dtype is None:
             return self.encoder(image)
-        return self.encoder(image, compute_dtype=self.compute_dtype)
+        return self.encoder(image, compute_dtype=self.compute_dtype, return_dtype=self.compute_dtype if raw else None)
 
     def style_grams(self) -> dict[str, torch.Tensor]:
         """The style targets, ``{layer: (L, C, C)}``: pass them as ``style_grams=`` to another objective
@@ -435,9 +362,9 @@ class StyleObjective(nn.Module):
         self.photorealism = loss if self.photo_weight > 0 else None
 
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        feats = self._encode(image)
+        feats = self._encode(image, raw=True)  # the style losses take bfloat16 features as they are
         terms: dict[str, torch.Tensor] = {}
-        terms["content"] = sum(module(feats[name]) for name, module in self.content_losses.items())
+        terms["content"] = sum(module(feats[name].to(image.dtype)) for name, module in self.content_losses.items())
         terms["style"] = sum(module(feats[name]) for name, module in self.style_losses.items())
         if self.tv is not None:
             terms["tv"] = self.tv(image)

@@ -18,7 +18,7 @@ checks, ``module.emulate_hybrid = "symmetric"`` (the reference kernels: one int8
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 import torch

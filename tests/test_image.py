@@ -8,7 +8,7 @@ from PIL import Image
 
 import photostyle.image as image_module
 from photostyle.image import (
-    atomic_write_path, check_output_path, check_writable, image_suffixes, long_side_shape, resize_long_side,
+    atomic_write_path, check_output_path, image_suffixes, long_side_shape, resize_long_side,
     save_image, to_numpy, to_pil, to_tensor,
 )
 

@@ -199,3 +199,49 @@ def test_style_objective_keeps_its_targets_when_the_photorealism_term_is_switche
             "photorealism: expected a loss (photostyle.matting.PhotorealismLoss) with photo_weight=1 > 0, got None; "
             "pass photorealism=PhotorealismLoss(content) or photo_weight=0.")):
         objective.set_photorealism(None, 1.0)
+
+
+def _soft_masks(h: int, w: int) -> torch.Tensor:
+    labels = torch.zeros(h, w, dtype=torch.long)
+    labels[: h // 3] = 1
+    labels[h // 3:, w // 2:] = 2
+    masks = torch.stack([(labels == i).double() for i in range(3)])
+    return torch.nn.functional.avg_pool2d(masks[None], 3, 1, 1, count_include_pad=False)[0]
+
+
+def test_masked_style_on_channels_last_features_equals_the_contiguous_path():
+    """The bfloat16 network hands its features over channels-last; they are gathered as whole pixels."""
+    torch.manual_seed(7)
+    masks = _soft_masks(9, 11)
+    targets = torch.rand(3, 6, 6, dtype=torch.float64)
+    module = MaskedStyleLoss(targets, masks, weight=2.0)
+    f = torch.rand(1, 6, 9, 11, dtype=torch.float64)
+    g = f.contiguous(memory_format=torch.channels_last).requires_grad_(True)
+    f.requires_grad_(True)
+    assert not g.is_contiguous() and g.is_contiguous(memory_format=torch.channels_last)
+    value_f, value_g = module(f), module(g)
+    assert torch.allclose(value_g, value_f, rtol=1e-13)
+    assert torch.allclose(value_f, 2.0 * masked_style_loss(f, targets, masks), rtol=1e-12)
+    (grad_f,) = torch.autograd.grad(value_f, f)
+    (grad_g,) = torch.autograd.grad(value_g, g)
+    assert grad_g.is_contiguous(memory_format=torch.channels_last)
+    assert torch.allclose(grad_g, grad_f, rtol=1e-12, atol=1e-15)
+    assert gradcheck(lambda x: module(x), (g,))
+
+
+def test_masked_style_on_bfloat16_features_computes_the_grams_in_float32():
+    torch.manual_seed(8)
+    masks = _soft_masks(12, 10).float()
+    features = torch.rand(1, 8, 12, 10).bfloat16()  # what the bfloat16 network returns
+    exact = features.float().requires_grad_(True)  # the same values in float32
+    targets = style_targets(torch.rand(1, 8, 12, 10), masks)
+    module = MaskedStyleLoss(targets, masks)
+    low = features.contiguous(memory_format=torch.channels_last).requires_grad_(True)
+    value = module(low)
+    reference = module(exact)
+    assert value.dtype == torch.float32
+    assert float(value) == pytest.approx(float(reference), rel=1e-6)  # float32 Grams of the same values
+    (g_low,) = torch.autograd.grad(value, low)
+    (g_ref,) = torch.autograd.grad(reference, exact)
+    assert g_low.dtype == torch.bfloat16  # the gradient goes on into the bfloat16 network as it is
+    assert float((g_low.float() - g_ref).norm() / g_ref.norm()) < 1e-2  # bfloat16 rounding of the product

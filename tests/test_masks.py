@@ -2,6 +2,7 @@
 
 import re
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -87,10 +88,8 @@ def test_pyramid_empty_label_stays_zero():
 # --------------------------------------------------------------------------------------------------
 
 
-def _blocks(h: int, w: int) -> "np.ndarray":
+def _blocks(h: int, w: int) -> np.ndarray:
     """A colour mask of solid DPST-colour blocks (no anti-aliasing, so decoding is per pixel exact)."""
-    import numpy as np
-
     colours = np.array([[0, 0, 255], [0, 255, 0], [255, 0, 0], [255, 255, 0]], np.uint8)
     ids = np.zeros((h, w), np.int64)
     ids[: h // 3] = 1
@@ -102,7 +101,6 @@ def _blocks(h: int, w: int) -> "np.ndarray":
 def test_a_large_mask_is_decoded_at_the_bounded_size(tmp_path):
     import warnings
 
-    import numpy as np
     from PIL import Image
 
     from photostyle import segmentation
@@ -127,8 +125,6 @@ def test_a_large_mask_is_decoded_at_the_bounded_size(tmp_path):
 
 def test_resolve_masks_keeps_given_masks_at_the_bounded_size_and_warns_about_the_real_one():
     import warnings
-
-    import numpy as np
 
     from photostyle.masks import resolve_masks
 

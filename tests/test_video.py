@@ -6,7 +6,6 @@ track) and restyled with a tiny setting (preset lite, work size 32, 3 steps, a k
 
 from __future__ import annotations
 
-import argparse
 import json
 import warnings
 from fractions import Fraction
