@@ -1,7 +1,8 @@
 """The L-BFGS loop of Deep Photo Style Transfer, what a callback sees, and why a run stopped.
 
 As in Luan et al.'s code: no line search, step size 1, a fixed number of iterations (each one loss and
-gradient evaluation), history 100; the image is not clamped during optimisation.
+gradient evaluation), history 100; the image is not clamped during optimisation. The iteration is
+``torch.optim.LBFGS``'s, written out for one tensor (:mod:`photostyle._lbfgs`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from ._lbfgs import TwoLoopLBFGS
 from .image import long_side_shape
 from .presets import CAFFE_PIXEL_SCALE, Level
 
@@ -123,14 +125,11 @@ def run_lbfgs(
         the stage ended early.
     """
     x = init.detach().clone().requires_grad_(True)
-    optimiser = torch.optim.LBFGS(
-        [x], lr=1.0, max_iter=1, history_size=history_size, line_search_fn=None,
-        tolerance_grad=0.0, tolerance_change=0.0,
-    )
+    optimiser = TwoLoopLBFGS(x, history_size=history_size, lr=1.0)  # torch.optim.LBFGS's iteration, step for step
     last: dict[str, torch.Tensor] = {}
 
     def closure() -> torch.Tensor:
-        optimiser.zero_grad(set_to_none=False)
+        optimiser.zero_grad()
         terms = objective(x)
         total = terms["total"]
         if not bool(torch.isfinite(total)):

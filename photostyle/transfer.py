@@ -294,7 +294,6 @@ def transfer(
     loss_weights = LossWeights(**{k: float(v) if v is not None else getattr(base, k) for k, v in overrides.items()})
     timings: dict[str, float] = {"laplacian": 0.0}
     _sync(dev)
-    torch.optim.LBFGS([torch.zeros(1, requires_grad=True)])  # the first optimiser imports torch._dynamo (s)
     timings["setup"] = time.perf_counter() - t_start
 
     history: list[dict[str, Any]] = []

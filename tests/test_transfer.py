@@ -264,3 +264,62 @@ def test_automatic_masks(lite_encoder, small_pair):
     no_masks = transfer(content, style, preset="lite", output_size="work", size=32, num_steps=(1, 0), encoder=lite_encoder, progress=False)
     with pytest.raises(ValueError, match="made without masks"):
         no_masks.mask_overlay()
+
+
+def test_lbfgs_iterates_equal_torch_optims_step_for_step():
+    """photostyle's L-BFGS is torch.optim.LBFGS(max_iter=1, no line search) written out for one tensor:
+    the same iterates to the last bit, through a full history (it wraps around)."""
+    from photostyle._lbfgs import TwoLoopLBFGS
+
+    gen = torch.Generator().manual_seed(3)
+    a = torch.randn(40, 40, generator=gen, dtype=torch.float64)
+    hessian = a @ a.T / 40 + torch.eye(40, dtype=torch.float64) * 0.1
+    target = torch.randn(40, dtype=torch.float64, generator=gen)
+
+    def loss_of(x):  # a quartic bowl: curvature changes along the way
+        e = x - target
+        return 0.5 * e @ hessian @ e + 0.05 * (e ** 4).sum()
+
+    x_ours = torch.zeros(40, dtype=torch.float64, requires_grad=True)
+    x_torch = torch.zeros(40, dtype=torch.float64, requires_grad=True)
+    ours = TwoLoopLBFGS(x_ours, history_size=5)
+    theirs = torch.optim.LBFGS([x_torch], lr=1.0, max_iter=1, history_size=5, line_search_fn=None,
+                               tolerance_grad=0.0, tolerance_change=0.0)
+
+    def closure(x, opt):
+        def run():
+            opt.zero_grad()
+            value = loss_of(x)
+            value.backward()
+            return value
+        return run
+
+    losses = []
+    for _ in range(30):
+        l_ours = ours.step(closure(x_ours, ours))
+        l_torch = theirs.step(closure(x_torch, theirs))
+        assert float(l_ours) == float(l_torch)
+        assert torch.equal(x_ours, x_torch)
+        losses.append(float(l_ours))
+    assert ours.n_iter == 30 and len(ours._dirs) == 5  # the history wrapped around
+    assert losses[-1] < 1e-3 * losses[0]  # and it converges
+    # a stationary point: no step, no iteration counted (tolerance_grad = 0)
+    still = torch.zeros(3, requires_grad=True)
+    opt = TwoLoopLBFGS(still)
+    opt.step(lambda: (still * 0).sum().backward() or torch.zeros(()))
+    assert opt.n_iter == 0 and torch.equal(still, torch.zeros(3))
+
+
+def test_run_lbfgs_does_not_import_torch_dynamo():
+    """torch.optim's first optimiser imports torch._dynamo (seconds); run_lbfgs never needs it."""
+    import subprocess
+    import sys
+
+    code = ("import sys, torch\n"
+            "from photostyle.optimize import run_lbfgs\n"
+            "x0 = torch.rand(1, 3, 8, 8)\n"
+            "x, stop = run_lbfgs(lambda x: {'total': (x - 0.5).pow(2).sum()}, x0, num_steps=3, progress=False)\n"
+            "assert float((x - 0.5).abs().max()) < float((x0 - 0.5).abs().max())\n"
+            "print('torch._dynamo' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

@@ -27,10 +27,6 @@ def _init_worker(threads: int, devices: Any = None) -> None:
     torch.set_num_threads(max(1, int(threads)))
     _WORKER["threads"] = threads
     importlib.import_module("..transfer", __package__)  # pay the imports once, before the first job's timings
-    try:  # torch.optim imports torch._dynamo on the first optimiser (seconds): not a job's time
-        import torch._dynamo  # noqa: F401
-    except Exception:  # noqa: BLE001
-        pass
     if devices is not None:
         try:
             _WORKER["device"] = devices.get(timeout=5)
