@@ -67,6 +67,9 @@ def run_one(preset_name: str, steps: int, device_name: str, precision: str | Non
     from photostyle.optimize import run_lbfgs
     from photostyle.presets import PRESETS
 
+    from photostyle import reuse_freed_memory
+
+    reuse_freed_memory()  # as the photostyle command does
     device = resolve_device(device_name)
     preset = PRESETS[preset_name]
     pair = SHARED / "data" / "dpst"

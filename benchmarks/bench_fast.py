@@ -61,7 +61,10 @@ def run_child(pair: int, preset: str, output: str, threads: int, device: str = "
     from photostyle.image import long_side_shape, to_tensor
     from photostyle.optimize import level_shapes
 
+    from photostyle import reuse_freed_memory
+
     torch.set_num_threads(threads)
+    reuse_freed_memory()  # as the photostyle command does
     dev = torch.device(device)
     if dev.type == "cuda":  # full float32 convolutions, as on the CPU (cuDNN's default is TF32)
         torch.backends.cudnn.allow_tf32 = False

@@ -27,6 +27,7 @@ from .upsample import apply_affine, estimate_memory, fit_affine, upsample_affine
 from .colour import colour_transfer
 from .weights import VGG19Weights, load_vgg19_weights
 from .batch import BatchSummary, run_batch
+from ._memory import reuse_freed_memory
 
 __all__ = [
     "__version__",
@@ -53,4 +54,6 @@ __all__ = [
     "metrics",
     # many photos
     "run_batch", "BatchSummary",
+    # speed
+    "reuse_freed_memory",
 ]

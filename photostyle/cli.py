@@ -144,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
         if not getattr(args, "func", None):
             parser.print_help(sys.stderr)
             return EXIT_USAGE
+        from ._memory import reuse_freed_memory
+
+        reuse_freed_memory()  # a process of our own: freed tensors are reused, not page-faulted again
         with warnings.catch_warnings():
             warnings.simplefilter("default")
             warnings.showwarning = _show_warning

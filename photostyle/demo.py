@@ -35,8 +35,11 @@ def main() -> int:
     from PIL import Image
     from skimage import data
 
+    from ._memory import reuse_freed_memory
     from .image import resize_long_side, save_image, to_pil, to_tensor
     from .transfer import transfer
+
+    reuse_freed_memory()
 
     size = int(os.environ.get("PHOTOSTYLE_DEMO_SIZE", "384"))
     steps_text = os.environ.get("PHOTOSTYLE_DEMO_STEPS", "").strip()

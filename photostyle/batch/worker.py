@@ -24,8 +24,11 @@ def _init_worker(threads: int, devices: Any = None) -> None:
     """Set up a worker process: torch threads, and its GPU when there is one per worker."""
     import torch
 
+    from .._memory import reuse_freed_memory
+
     torch.set_num_threads(max(1, int(threads)))
     _WORKER["threads"] = threads
+    reuse_freed_memory()  # a worker process of ours: its freed tensors are reused, not page-faulted again
     importlib.import_module("..transfer", __package__)  # pay the imports once, before the first job's timings
     if devices is not None:
         try:
