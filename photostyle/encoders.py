@@ -251,7 +251,7 @@ class VGG19Encoder(nn.Module):
         """
         x = self.preprocess(image)
         features = self.features
-        if compute_dtype is not None and compute_dtype != x.dtype:
+        if compute_dtype is not None:  # the compute copy: channels-last weights in that dtype
             if not compute_dtype.is_floating_point:
                 raise TypeError(f"compute_dtype: expected a floating dtype such as torch.bfloat16, got {compute_dtype}.")
             features = self._features_in(compute_dtype)

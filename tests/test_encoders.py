@@ -287,6 +287,11 @@ def test_bfloat16_compute_returns_the_image_dtype_close_to_float32(small_torchvi
     assert walked["relu2_1"].dtype == torch.bfloat16
     with pytest.raises(TypeError, match=r"compute_dtype: expected a floating dtype such as torch.bfloat16, got torch.int32"):
         enc(x, compute_dtype=torch.int32)
+    # float32 compute: the same numbers from the channels-last copy (what transfer() runs on the CPU)
+    raw = enc(x, compute_dtype=torch.float32, return_dtype=torch.float32)
+    assert raw["relu2_1"].is_contiguous(memory_format=torch.channels_last)
+    for name, value in enc(x.detach()).items():
+        torch.testing.assert_close(raw[name], value, rtol=1e-5, atol=1e-5)
 
 
 def test_native_low_precision_follows_the_cpu_flags(monkeypatch):

@@ -291,15 +291,15 @@ def test_precision_auto_follows_the_cpu_and_is_reported(random_full, monkeypatch
     assert fast.network["precision"] == "bfloat16" and set(seen) == {torch.bfloat16}
     seen.clear()
     plain = transfer(content, content, preset="fast", precision="float32", **kw)
-    assert plain.network["precision"] == "float32" and set(seen) == {None}
+    assert plain.network["precision"] == "float32" and set(seen) == {torch.float32}
     assert not torch.equal(fast.tensor, plain.tensor)
     seen.clear()
     paper = transfer(content, content, preset="paper", num_steps=(1, 1), encoder=random_full, progress=False)
-    assert paper.network["precision"] == "float32" and set(seen) == {None}  # reproduction stays float32
+    assert paper.network["precision"] == "float32" and set(seen) == {torch.float32}  # reproduction stays float32
     monkeypatch.setattr(encoders, "_cpu_has_native_bf16", lambda: False)
     seen.clear()
     assert transfer(content, content, preset="fast", **kw).network["precision"] == "float32"
-    assert set(seen) == {None}
+    assert set(seen) == {torch.float32}
     seen.clear()
     asked = transfer(content, content, preset="fast", precision="bfloat16", **kw)  # asked for: runs anyway
     assert asked.network["precision"] == "bfloat16" and set(seen) == {torch.bfloat16}
