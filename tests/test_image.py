@@ -72,9 +72,10 @@ def _write_png16(path, arr):
 def test_tensor_inputs_and_errors(tmp_path):
     x = torch.rand(3, 8, 6)
     assert to_tensor(x).shape == (1, 3, 8, 6)
-    with pytest.raises(ValueError, match=r"^image: expected tensor values in \[0, 1\], got \[0\.\d+, 2\d\d\]; divide "
+    ramp = torch.linspace(0.25, 1.0, 144).reshape(3, 8, 6)  # known extremes: 63.75 and 255 once scaled
+    with pytest.raises(ValueError, match=r"^image: expected tensor values in \[0, 1\], got \[63\.8, 255\]; divide "
                        r"by 255 \(8-bit data\) or clamp with \.clamp\(0, 1\)\.$"):
-        to_tensor(x * 255)
+        to_tensor(ramp * 255)
     with pytest.raises(TypeError, match="float tensor"):
         to_tensor((x * 255).to(torch.uint8))
     with pytest.raises(ValueError, match="channels-first"):
