@@ -154,7 +154,7 @@ def transfer(
         The dtype the VGG-19 runs in during the optimisation: ``"float32"``, ``"bfloat16"`` (about twice
         as fast on a CPU with native bfloat16; the losses, the image and L-BFGS stay float32), or
         ``"auto"`` (bfloat16 where :func:`~photostyle.encoders.native_low_precision` says the device has
-        it, else float32). None: the preset's (``fast``: ``"auto"``; ``paper``, ``lite``: ``"float32"``).
+        it, else float32). None: the preset's (``fast``, ``paper``: ``"auto"``; ``lite``: ``"float32"``).
         ``result.network["precision"]`` says which ran.
     postprocess
         ``"best_local_affine"`` (the paper's shown result), ``"posterization_refine"`` (best local

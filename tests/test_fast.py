@@ -295,7 +295,10 @@ def test_precision_auto_follows_the_cpu_and_is_reported(random_full, monkeypatch
     assert not torch.equal(fast.tensor, plain.tensor)
     seen.clear()
     paper = transfer(content, content, preset="paper", num_steps=(1, 1), encoder=random_full, progress=False)
-    assert paper.network["precision"] == "float32" and set(seen) == {torch.float32}  # reproduction stays float32
+    assert paper.network["precision"] == "bfloat16" and set(seen) == {torch.bfloat16}  # the schedule is Luan's
+    seen.clear()
+    lite = transfer(content, content, preset="lite", num_steps=(1, 1), encoder=random_full, progress=False)
+    assert lite.network["precision"] == "float32" and set(seen) == {torch.float32}
     monkeypatch.setattr(encoders, "_cpu_has_native_bf16", lambda: False)
     seen.clear()
     assert transfer(content, content, preset="fast", **kw).network["precision"] == "float32"
