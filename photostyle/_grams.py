@@ -57,7 +57,8 @@ class _MaskedStyle(torch.autograd.Function):
     numel(G_l)`` and ``dg_l = scale_l ((dG_l + dG_lᵀ) g_l) ⊙ v²``, all labels into one buffer scattered
     back once. Compared with a Gram function followed by one MSE per label under autograd, this saves
     the zero-filled (B, L, C, C) gradient of every label's slice of the stacked Grams (12 ms an
-    iteration at the fast preset's 128x96 level) and the small MSE nodes.
+    iteration at the fast preset's 128x96 level) and the small MSE nodes. ``index=None`` is one label
+    covering the image with a mask of ones (a transfer without masks): no gather, multiply or scatter.
 
     Features of a lower precision than the targets (bfloat16 out of the encoder) are gathered as they
     are; the Grams and the loss are computed in the targets' dtype, the backward's product in the
@@ -71,9 +72,12 @@ class _MaskedStyle(torch.autograd.Function):
         # channels-last features (the bfloat16 network's) are gathered as whole pixels, (B, N, C); others
         # along the last axis of a (B·C, H·W) view, which runs about twice as fast as of the 3-D tensor
         pixels_first = not features.is_contiguous() and features.is_contiguous(memory_format=torch.channels_last)
-        if pixels_first:
+        if index is None:  # one label over the whole image with a mask of ones (no masks): nothing to gather
+            gathered = features.permute(0, 2, 3, 1).reshape(b, h * w, c) if pixels_first else features.reshape(b, c, -1)
+            picked = gathered.to(values.dtype)
+        elif pixels_first:
             gathered = features.permute(0, 2, 3, 1).reshape(b, h * w, c).index_select(1, index)
-            picked = torch.mul(gathered, values[:, None])  # bfloat16 x float32: one pass, float32 out
+            picked = torch.mul(gathered, values[:, None])  # bfloat16 x float32: float32 out
         else:
             gathered = features.reshape(b * c, h * w).index_select(1, index).reshape(b, c, -1)
             picked = torch.mul(gathered, values)
@@ -89,15 +93,16 @@ class _MaskedStyle(torch.autograd.Function):
             diff = gram.mul_(scale).sub_(targets[slot])
             total = total + weights[slot] * diff.pow(2).mean()
             diffs.append(diff)
-        ctx.save_for_backward(gathered, index, values, *diffs)
+        ctx.save_for_backward(gathered, values, *diffs)
+        ctx.index = index
         ctx.bounds, ctx.scales, ctx.weights, ctx.shape, ctx.pixels_first = bounds, scales, weights, (b, c, h, w), pixels_first
         return total
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad):
-        gathered, index, values, *diffs = ctx.saved_tensors
-        b, c, h, w = ctx.shape
+        gathered, values, *diffs = ctx.saved_tensors
+        index, (b, c, h, w) = ctx.index, ctx.shape
         d_gathered = torch.empty_like(gathered)
         for diff, (start, end), scale, weight in zip(diffs, ctx.bounds, ctx.scales, ctx.weights):
             d_gram = _symmetric(diff * (grad * (2.0 * weight / diff.numel())), scale).to(gathered.dtype)
@@ -105,6 +110,9 @@ class _MaskedStyle(torch.autograd.Function):
                 torch.bmm(gathered[:, start:end], d_gram, out=d_gathered[:, start:end])
             else:
                 torch.bmm(d_gram, gathered[:, :, start:end], out=d_gathered[:, :, start:end])
+        if index is None:
+            d_flat = d_gathered.view(b, h, w, c).permute(0, 3, 1, 2) if ctx.pixels_first else d_gathered.view(b, c, h, w)
+            return d_flat, None, None, None, None, None, None
         squares = (values * values).to(gathered.dtype)
         if ctx.pixels_first:
             d_gathered.mul_(squares[:, None])

@@ -222,6 +222,8 @@ class MaskedStyleLoss(nn.Module):
         self.register_buffer("_index", index, persistent=False)
         self.register_buffer("_values", torch.cat(values) if values else flat.new_zeros(0), persistent=False)
         self.register_buffer("_targets", self.target_grams[self._labels], persistent=False)  # (L', C, C)
+        # one label over every pixel with a mask of ones (no masks): the features are used as they are
+        self._whole = len(self._labels) == 1 and index.numel() == flat.shape[1] and bool((self._values == 1).all())
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         _check_features("features", features)
@@ -237,7 +239,7 @@ class MaskedStyleLoss(nn.Module):
         scales = [1.0 / (c * h * w * self._means[label]) for label in self._labels]
         weights = [self._means[label] for label in self._labels]
         dtype = torch.promote_types(features.dtype, self._targets.dtype)  # bfloat16 features: float32 Grams
-        total = _MaskedStyle.apply(features, self._index, self._values.to(dtype),
+        total = _MaskedStyle.apply(features, None if self._whole else self._index, self._values.to(dtype),
                                    self._bounds, scales, weights, self._targets.to(dtype))
         return self.weight * total
 

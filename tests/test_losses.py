@@ -245,3 +245,25 @@ def test_masked_style_on_bfloat16_features_computes_the_grams_in_float32():
     (g_ref,) = torch.autograd.grad(reference, exact)
     assert g_low.dtype == torch.bfloat16  # the gradient goes on into the bfloat16 network as it is
     assert float((g_low.float() - g_ref).norm() / g_ref.norm()) < 1e-2  # bfloat16 rounding of the product
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_masked_style_without_masks_uses_the_features_as_they_are(channels_last):
+    """One all-ones label (a transfer without masks): no gather or scatter, the plain Gram style loss."""
+    torch.manual_seed(9)
+    f = torch.rand(2, 5, 7, 6, dtype=torch.float64)
+    if channels_last:
+        f = f.contiguous(memory_format=torch.channels_last)
+    f.requires_grad_(True)
+    targets = torch.rand(1, 5, 5, dtype=torch.float64)
+    module = MaskedStyleLoss(targets, torch.ones(1, 7, 6, dtype=torch.float64), weight=4.0)
+    assert module._whole
+    value = module(f)
+    assert torch.allclose(value, 4.0 * style_loss(f, targets[0]), rtol=1e-12)
+    (grad,) = torch.autograd.grad(value, f)
+    (expected,) = torch.autograd.grad(4.0 * style_loss(f, targets[0]), f)
+    assert torch.allclose(grad, expected, rtol=1e-10, atol=1e-14)
+    assert gradcheck(lambda x: module(x), (f,))
+    soft = torch.ones(1, 7, 6, dtype=torch.float64)
+    soft[0, 0, 0] = 0.5
+    assert not MaskedStyleLoss(targets, soft)._whole  # a soft value somewhere: gathered and weighted as usual
