@@ -10,6 +10,9 @@ What it measures, on DPST pair 30 from ../shared (content 700 px long side, its 
   forward + backward (best of the repeats):
   VGG (the encoder up to the deepest layer), Gram/mask (content and masked per-label style losses on
   given features), Laplacian (the photorealism term), and the whole iteration inside ``run_lbfgs``;
+- L-BFGS's own step once its history is full (the iterations above have only a few curvature pairs;
+  from iteration ``history_size`` on, the two-loop recursion reads 2 x 100 vectors of the image's size
+  twice a step), and the iteration with it;
 - the best-local-affine post-processing;
 - peak memory of a process that runs that preset (max RSS on the CPU, max allocated on CUDA).
 
@@ -52,6 +55,31 @@ def _timeit(fn, device, repeat):
         _sync(device)
         times.append(time.perf_counter() - t0)
     return min(times), sum(times) / len(times)
+
+
+def _two_loop_with_full_history(image, history_size: int, device) -> float:
+    """One L-BFGS step's own work once its history is full (after ``history_size`` iterations; the timed
+    iterations above have only a few pairs): best of 3, on curvature pairs of the image's size."""
+    import torch
+
+    from photostyle._lbfgs import TwoLoopLBFGS
+
+    gen = torch.Generator(device="cpu").manual_seed(0)
+    x = torch.zeros_like(image).requires_grad_(True)
+    opt = TwoLoopLBFGS(x, history_size=history_size)
+    n = x.numel()
+    opt._dirs = [torch.randn(n, generator=gen).to(device) for _ in range(history_size)]
+    opt._steps = [torch.randn(n, generator=gen).to(device) for _ in range(history_size)]
+    opt._ro = [torch.tensor(1.0 / n, device=device) for _ in range(history_size)]
+    opt.n_iter, opt._h_diag = history_size + 1, torch.tensor(1.0, device=device)
+    opt._d, opt._t, opt._prev_grad = torch.randn(n, generator=gen).to(device), 1.0, torch.zeros(n, device=device)
+    grad = torch.randn(image.shape, generator=gen).to(device)
+
+    def closure():
+        x.grad = grad.clone()
+        return torch.zeros((), device=device)
+
+    return _timeit(lambda: opt.step(closure), device, 3)[0]
 
 
 def run_one(preset_name: str, steps: int, device_name: str, precision: str | None = None) -> dict:
@@ -137,6 +165,7 @@ def run_one(preset_name: str, steps: int, device_name: str, precision: str | Non
 
     run_lbfgs(objective, content, num_steps=steps + 1, progress=False, callback=stamp)
     out["lbfgs_step_s"] = (stamps[-1] - stamps[0]) / steps  # the first iteration is a warm-up
+    out["two_loop_full_s"] = _two_loop_with_full_history(content, preset.history_size, device)
 
     with torch.no_grad():
         out["best_local_affine_s"], _ = _timeit(lambda: best_local_affine(content, content), device, 1)
@@ -184,12 +213,14 @@ def main() -> int:
     print(f"matting Laplacian build: {r0['laplacian_build_s']:.3f} s (best of 3), nnz {r0['laplacian_nnz']:,}")
     print()
     header = ("preset", "weights", "precision", "VGG f+b", "Gram/mask f+b", "Laplacian f+b", "L-BFGS iter",
-              "iter / VGG f+b", "best local affine", "peak memory")
+              "iter / VGG f+b", "L-BFGS step, history full", "iter / VGG f+b, history full", "best local affine",
+              "peak memory")
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for r in rows:
         print(f"| {r['preset']} | {r['weights']} | {r['precision']} | {r['vgg_s']:.3f} s | {r['gram_mask_s']:.3f} s | "
               f"{r['laplacian_step_s']:.4f} s | {r['lbfgs_step_s']:.3f} s | x{r['lbfgs_step_s'] / r['vgg_s']:.2f} | "
+              f"{r['two_loop_full_s']:.3f} s | x{(r['lbfgs_step_s'] + r['two_loop_full_s']) / r['vgg_s']:.2f} | "
               f"{r['best_local_affine_s']:.2f} s | "
               f"{r['peak_memory_mb']:.0f} MB ({r['memory_kind']}) |")
     return 0
