@@ -274,14 +274,14 @@ def test_bfloat16_compute_returns_the_image_dtype_close_to_float32(small_torchvi
     assert g_low.dtype == torch.float32
     assert float(torch.nn.functional.cosine_similarity(g_low.flatten(), g_ref.flatten(), dim=0)) > 0.999
     assert float((g_low - g_ref).norm() / g_ref.norm()) < 0.03
-    assert list(enc._low_precision) == [(torch.device("cpu"), torch.bfloat16)]  # one copy, made once
-    copy_ = enc._low_precision[(torch.device("cpu"), torch.bfloat16)]
+    assert list(enc._compute_copies) == [(torch.device("cpu"), torch.bfloat16)]  # one copy, made once
+    copy_ = enc._compute_copies[(torch.device("cpu"), torch.bfloat16)]
     enc(x, compute_dtype=torch.bfloat16)
-    assert enc._low_precision[(torch.device("cpu"), torch.bfloat16)] is copy_
+    assert enc._compute_copies[(torch.device("cpu"), torch.bfloat16)] is copy_
     assert all(p.dtype == torch.bfloat16 for p in copy_.parameters())
     assert all(p.dtype == torch.float32 for p in enc.parameters())  # the module's own weights untouched
     enc.double()
-    assert enc._low_precision == {}  # .to() drops copies made from the old weights
+    assert enc._compute_copies == {}  # .to() drops copies made from the old weights
     enc.float()
     walked = dict(enc.walk(x.detach(), compute_dtype=torch.bfloat16))
     assert walked["relu2_1"].dtype == torch.bfloat16
