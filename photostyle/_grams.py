@@ -69,8 +69,9 @@ class _MaskedStyle(torch.autograd.Function):
     @staticmethod
     def forward(ctx, features, index, values, bounds, scales, weights, targets):
         b, c, h, w = features.shape
-        # channels-last features (the bfloat16 network's) are gathered as whole pixels, (B, N, C); others
-        # along the last axis of a (B·C, H·W) view, which runs about twice as fast as of the 3-D tensor
+        # channels-last features (the network's compute copy, see VGG19Encoder) are gathered as whole
+        # pixels, (B, N, C); others along the last axis of a (B·C, H·W) view, which runs about twice as
+        # fast as of the 3-D tensor
         pixels_first = not features.is_contiguous() and features.is_contiguous(memory_format=torch.channels_last)
         if index is None:  # one label over the whole image with a mask of ones (no masks): nothing to gather
             gathered = features.permute(0, 2, 3, 1).reshape(b, h * w, c) if pixels_first else features.reshape(b, c, -1)
