@@ -15,7 +15,7 @@ hero.png
 fullres.png
     the same pair at 12 megapixels: coffee upscaled (Lanczos) to 4242x2828, restyled with the ``fast``
     preset and delivered at that size, titled with the seconds it took; beside the whole result, the same
-    400x300 window of the content and of the result at 100 %. The upscaled photo stands in for a camera's
+    600x450 window of the content and of the result at 100 %. The upscaled photo stands in for a camera's
     12 MP file (scikit-image ships none that large): it shows the delivery, not a camera's detail.
 masks.png
     automatic masks (``segmentation.auto_segment``, the weight-free clustering: scikit-image's photos are
@@ -163,13 +163,13 @@ def make_fullres(args, weights, preset) -> bytes:
     levels = " + ".join(f"{t[lv.name]:.0f}" for lv in result.preset.levels if lv.name in t)
     print(f"  fullres: {seconds:.0f} s (setup {t['setup']:.1f}, levels {levels}, upsample {t['upsample']:.1f} s; "
           f"{result.image.width}x{result.image.height}, {result.network['precision']})")
-    y, x = 1150, 1900  # a window on the cup's rim and the saucer
-    window = (slice(y, y + 300), slice(x, x + 400))
+    y, x = 2000, 2150  # a window on the spoon, the cup's foot and the saucer
+    window = (slice(y, y + 450), slice(x, x + 600))
     out = np.asarray(result.image)
     fig = show_images({
         f"result, {result.image.width}x{result.image.height} ({result.image.width * result.image.height / 1e6:.0f} MP), "
         f"{seconds:.0f} s ({_where(args.device)})": out,
-        "content at 100 % (400x300 window)": big[window],
+        "content at 100 % (a 600x450 window)": big[window],
         "result at 100 %": out[window],
     }, size=args.hero_height)
     return _png_bytes(_figure_image(fig, args.dpi), args.max_kb * 1024)
