@@ -15,6 +15,7 @@ own size (700 px for these pairs), then judged like the paper's.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 import time
@@ -87,7 +88,22 @@ def main() -> int:
     parser.add_argument("--save", type=Path, default=None, help="folder for the result images")
     parser.add_argument("--masks", choices=["hand", "semantic", "cluster"], default="hand",
                         help="the pair's hand masks (default) or automatic ones; always judged with the hand masks")
+    parser.add_argument("--json", type=Path, default=None, help="also write the rows to this JSON file")
+    parser.add_argument("--compare", type=Path, nargs=2, metavar=("RUN", "OTHER"), default=None,
+                        help="run nothing: print RUN's measures over OTHER's per pair (two --json files, "
+                             "e.g. automatic masks over hand masks)")
     args = parser.parse_args()
+    if args.compare is not None:
+        rows = []
+        for path in args.compare:
+            try:
+                rows.append(json.loads(path.read_text())["rows"])
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                parser.error(f"--compare: expected a --json file of this benchmark, got {path} ({exc}).")
+        compare(rows[0], {r["pair"]: r for r in rows[1]}, args.compare[1])
+        return 0
+    if args.json is not None and args.json.exists():
+        parser.error(f"--json: expected a new file, got {args.json}, which exists; remove it or name another.")
     why = _dpst.available()
     if why:
         print(f"benchmark skipped: {why}")
@@ -97,9 +113,31 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     print(f"photostyle quality: preset {args.preset}, working size {args.work_size or 'preset'}, {args.masks} masks, "
           f"judged at {args.judge_size} px against the paper's published results, {torch.get_num_threads()} threads\n")
-    run_pairs(args.pairs, preset=args.preset, work_size=args.work_size, judge_size=args.judge_size,
-              steps=tuple(args.steps) if args.steps else None, save=args.save, masks=args.masks)
+    out = run_pairs(args.pairs, preset=args.preset, work_size=args.work_size, judge_size=args.judge_size,
+                    steps=tuple(args.steps) if args.steps else None, save=args.save, masks=args.masks)
+    if args.json is not None:
+        tmp = args.json.with_name(args.json.name + ".part")
+        tmp.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, **out}, indent=1))
+        tmp.replace(args.json)
     return 0
+
+
+def compare(rows: list, other: dict, name) -> None:
+    """Per pair, this run's measures over those of the run in ``other`` (same pairs), and the geometric mean."""
+    common = [r for r in rows if r["pair"] in other]
+    if not common:
+        print(f"\nno pair in common with {name}")
+        return
+    print(f"\nthis run / {name}: style distance, matting energy, edge SSIM")
+    logs = []
+    within = 0
+    for r in common:
+        o = other[r["pair"]]["ours"]
+        q = [r["ours"][k] / o[k] for k in MEASURES]
+        logs.append(math.log(q[0]))
+        within += q[0] <= 1.10
+        print(f"| {r['pair']} | x{q[0]:.2f} | x{q[1]:.2f} | x{q[2]:.3f} |")
+    print(f"style distance geometric mean x{math.exp(sum(logs) / len(logs)):.2f}; within 10 %: {within}/{len(common)}")
 
 
 if __name__ == "__main__":

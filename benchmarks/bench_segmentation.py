@@ -8,6 +8,12 @@ For every pair: ``auto_segment(content, style)`` at a modest size, then
 - ``IoU style``: the agreement of content and style labels: the style's automatic labels scored against
   the style's hand mask *with the matching found on the content* (auto id -> hand colour). High only
   when the automatic regions correspond across the pair the way the hand-painted ones do.
+- ``routing``: :func:`segmentation.routing_agreement` against the hand masks: how much of the style
+  reaches the right place of the content through the masks, as the masked style loss routes it (1: as
+  the hand masks route it; a close-up with one hand region scores 1 for any masks that keep it one).
+  This, not the IoU, is what a transfer with the masks depends on.
+- ``matched`` (semantic): the share of the two photos in classes matched across them, the trust that
+  ``auto_segment``'s ``min_matched`` thresholds (below it: one region each, with a warning).
 - ``k`` chosen by the method (largest Ward merge-cost jump), the number of hand labels, and the time.
 
 Usage::
@@ -37,7 +43,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from photostyle.segmentation import auto_segment, label_iou, load_label_map, resize_labels  # noqa: E402
+from photostyle.segmentation import (  # noqa: E402
+    auto_segment, label_iou, load_label_map, resize_labels, routing_agreement)
 
 SHARED = ROOT.parent / "shared"
 DPST = SHARED / "data" / "dpst"
@@ -99,6 +106,8 @@ def main(argv=None) -> int:
     ap.add_argument("--method", default="cluster", choices=("cluster", "semantic"))
     ap.add_argument("--model", default=None, help="semantic: the .tflite file (default: env, cache, ../shared)")
     ap.add_argument("--no-refine", action="store_true", help="semantic: skip the guided-filter edge refinement")
+    ap.add_argument("--min-matched", type=float, default=None,
+                    help="semantic: the trust threshold of auto_segment (0: keep the classes always)")
     args = ap.parse_args(argv)
     if not DPST.is_dir():
         print(f"skipped: DPST pairs not found at {DPST}")
@@ -124,9 +133,11 @@ def main(argv=None) -> int:
             return 0
         kwargs["model"] = load_segmentation_model(path)
         kwargs["refine"] = not args.no_refine
+        if args.min_matched is not None:
+            kwargs["min_matched"] = args.min_matched
     print(f"auto_segment(method={args.method!r}) on DPST pairs, long side {args.size}px, k={args.k}, "
           f"encoder={'vgg conv1-3' if encoder else 'none'}")
-    print(f"{'pair':>4} {'k':>2} {'hand':>4} {'IoU content':>11} {'IoU style':>9} {'time s':>6}  names")
+    print(f"{'pair':>4} {'k':>2} {'hand':>4} {'IoU content':>11} {'IoU style':>9} {'routing':>7} {'matched':>7} {'time s':>6}  names")
     rows = []
     for i in (int(p) for p in args.pairs.split(",")):
         content = load_rgb(DPST / "input" / f"in{i}.png", args.size)
@@ -141,12 +152,16 @@ def main(argv=None) -> int:
         dt = time.perf_counter() - t0
         c = label_iou(auto.content_labels, hand_c, min_share=MIN_SHARE)
         s = label_iou(auto.style_labels, hand_s, min_share=MIN_SHARE, mapping=c.mapping)
-        rows.append((c.mean_iou, s.mean_iou, dt))
+        r = routing_agreement(auto.content_labels, auto.style_labels, hand_c, hand_s)
+        rows.append((c.mean_iou, s.mean_iou, r, dt))
         names = " ".join(f"{j}:{n}" for j, n in auto.names.items())
-        print(f"{i:>4} {auto.k:>2} {n_hand:>4} {c.mean_iou:>11.3f} {s.mean_iou:>9.3f} {dt:>6.1f}  {names}")
+        matched = "" if auto.matched_share is None else f"{auto.matched_share:.2f}"
+        print(f"{i:>4} {auto.k:>2} {n_hand:>4} {c.mean_iou:>11.3f} {s.mean_iou:>9.3f} {r:>7.3f} {matched:>7} {dt:>6.1f}  "
+              f"{names}")
     arr = np.array(rows)
-    print(f"{'mean':>4} {'':>2} {'':>4} {arr[:, 0].mean():>11.3f} {arr[:, 1].mean():>9.3f} {arr[:, 2].sum():>6.1f} (total)")
-    print(f"time per photo: {arr[:, 2].mean() / 2:.2f} s (mean over {len(rows)} pairs, two photos each)")
+    print(f"{'mean':>4} {'':>2} {'':>4} {arr[:, 0].mean():>11.3f} {arr[:, 1].mean():>9.3f} {arr[:, 2].mean():>7.3f} "
+          f"{arr[:, 3].sum():>6.1f} (total)")
+    print(f"time per photo: {arr[:, 3].mean() / 2:.2f} s (mean over {len(rows)} pairs, two photos each)")
     return 0
 
 

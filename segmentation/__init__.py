@@ -6,7 +6,7 @@ This package never imports :mod:`photostyle` (photostyle imports it).
 from .auto import AutoMasks, auto_segment
 from .deep import DEEP_MODELS, DeepLabels, deep_segment
 from .labels import load_label_map, one_hot, resize_labels, resize_soft, save_label_map
-from .matching import LabelIoU, LabelMatch, fit_labels, label_iou, match_labels
+from .matching import LabelIoU, LabelMatch, fit_labels, label_iou, match_labels, routing_agreement
 from .overlay import label_colors, overlay
 from .palette import DPST_PALETTE, DecodedMask, Palette, decode_color_mask
 from .semantic import (
@@ -33,6 +33,7 @@ __all__ = [
     "fit_labels",
     "LabelIoU",
     "label_iou",
+    "routing_agreement",
     "AutoMasks",
     "auto_segment",
     "DeepLabels",

@@ -200,6 +200,7 @@ def auto_segment(
     min_region: float = 0.01,
     position_weight: float | None = None,
     refine: bool = True,
+    min_matched: float | None = None,
 ) -> AutoMasks:
     """Segment a content and a style photo into corresponding regions (the same id, the same kind).
 
@@ -261,6 +262,12 @@ def auto_segment(
         colour standard deviations, the horizontal one 0.6).
     refine : bool, default True
         Semantic only: refine the class edges with a guided filter guided by the photo.
+    min_matched : float, default 0.67
+        Semantic only: the trust threshold. When less than this share of the photos (the mean of the
+        two photos' shares) is in classes matched across them, the network's classes do not pair the
+        photos up (close-ups, which ADE20K does not label, come out as "wall", "water", "ball"), and
+        the result is one region on each photo (the whole style image for the whole photo, as without
+        masks), with a warning and a note in ``notes``. 0 keeps the classes always.
 
     Returns
     -------
@@ -291,7 +298,10 @@ def auto_segment(
     cluster_opts = {name: value for name, value in (
         ("encoder", encoder), ("n_segments", n_segments), ("compactness", compactness), ("k_max", k_max),
         ("position_weight", position_weight)) if value is not None}
+    if min_matched is not None:
+        min_matched = check_number("min_matched", min_matched, minimum=0.0, maximum=1.0)
     semantic_opts = [name for name, value in (("merge", merge), ("drop", drop)) if value]
+    semantic_opts += ["min_matched"] if min_matched is not None else []
 
     if method == "auto":
         if cluster_opts:
@@ -312,7 +322,8 @@ def auto_segment(
         from .semantic import segment_pair
 
         return segment_pair(c_rgb, s_rgb, k=k, merge=merge, drop=drop, model=model, min_region=min_region,
-                            work_size=768 if work_size is None else work_size, refine=bool(refine))
+                            work_size=768 if work_size is None else work_size, refine=bool(refine),
+                            **({} if min_matched is None else {"min_matched": min_matched}))
     if semantic_opts:
         raise ValueError(f"{semantic_opts[0]}: expected the semantic method (the clustering has no class names), "
                          "got the clustering; pass method='semantic'.")

@@ -36,7 +36,10 @@ class AutoMasks:
         The method that made the masks.
     notes : tuple of str
         Semantic method: how classes present in one photo only were matched (by family, or to the whole
-        style image).
+        style image), and why the masks fell back to one region, where they did.
+    matched_share : float or None
+        Semantic method: the mean over the two photos of the share in classes matched across them (see
+        ``min_matched`` of :func:`auto_segment`); None for the clustering.
     """
 
     content_labels: np.ndarray
@@ -50,6 +53,7 @@ class AutoMasks:
     names: dict[int, str] = field(default_factory=dict)
     method: str = "cluster"
     notes: tuple[str, ...] = ()
+    matched_share: float | None = None
 
 
 # -- image preparation -----------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import numpy as np
 from ._checks import got
 from .labels import check_label_map, resize_labels
 
-__all__ = ["LabelMatch", "match_labels", "fit_labels", "label_iou", "LabelIoU"]
+__all__ = ["LabelMatch", "match_labels", "fit_labels", "label_iou", "LabelIoU", "routing_agreement"]
 
 
 @dataclass(frozen=True)
@@ -235,3 +235,68 @@ def label_iou(
             per_label[b] = max(per_label[b], float(iou[p_pos[a], r_pos[b]]))
     mean = float(np.mean(list(per_label.values()))) if per_label else 0.0
     return LabelIoU(mean, per_label, table)
+
+
+def routing_agreement(content_labels: Any, style_labels: Any, content_reference: Any, style_reference: Any) -> float:
+    """How well a pair of label maps routes the style to the content, scored against reference masks.
+
+    The masked style loss gives every content pixel the statistics of the style pixels that share its
+    label (the whole style image where the label is absent from the style). For every reference label
+    ``h`` of the content, the pixels of ``h`` so receive a weighting of the style pixels: the mean over
+    them of a uniform weight on their label's style region. The reference's own weighting is uniform
+    on the style pixels of ``h`` (the whole style where ``h`` is absent there). The score is one minus
+    the total variation distance between the two, averaged over the content's pixels: 1 for labels
+    that route exactly like the reference (the reference itself, with any ids), lower the more of
+    the style reaches the wrong place, 0 when none reaches the right one. The references' ids must
+    correspond across the pair (one palette); the labels' ids likewise.
+
+    Parameters
+    ----------
+    content_labels, style_labels : ndarray of shape (H, W) and (H', W'), integer
+        The label maps to score (e.g. :func:`auto_segment`'s).
+    content_reference, style_reference : ndarray of the same shapes, integer
+        The reference (hand) masks.
+
+    Returns
+    -------
+    float in [0, 1]
+    """
+    maps = [check_label_map(m, n) for m, n in ((content_labels, "content_labels"), (style_labels, "style_labels"),
+                                                 (content_reference, "content_reference"),
+                                                 (style_reference, "style_reference"))]
+    for a, b, names in ((maps[0], maps[2], "content_labels and content_reference"),
+                        (maps[1], maps[3], "style_labels and style_reference")):
+        if a.shape != b.shape:
+            raise ValueError(f"{names}: expected the same size, got {a.shape} and {b.shape}; "
+                             "resize one with resize_labels.")
+    ac, as_, hc, hs = (m.ravel() for m in maps)
+    ac, as_ = _joint_ids(ac, as_)
+    hc, hs = _joint_ids(hc, hs)
+    n_a, n_h = int(max(ac.max(), as_.max())) + 1, int(max(hc.max(), hs.max())) + 1
+    cells = np.zeros((n_a, n_h))  # style pixels by (label, reference label)
+    np.add.at(cells, (as_, hs), 1)
+    region = cells.sum(1)  # style pixels of each label
+    absent = region == 0
+    inflow = np.zeros((n_h, n_a))  # content pixels by (reference label, label)
+    np.add.at(inflow, (hc, ac), 1)
+    total = 0.0
+    for h in np.flatnonzero(inflow.sum(1)):
+        n = inflow[h].sum()
+        frac = inflow[h] / n
+        # the weight of one style pixel in cell (a, g): its label's share of h, frac[a], over the label's
+        # region; labels absent from the style spread their share over the whole style image
+        w = np.where(absent, 0.0, frac / np.maximum(region, 1))[:, None] + frac[absent].sum() / hs.size
+        ref_n = cells[:, h].sum()
+        target = np.zeros(n_h)
+        if ref_n:
+            target[h] = 1.0 / ref_n
+        else:
+            target[:] = 1.0 / hs.size
+        total += 0.5 * float((np.abs(w - target[None, :]) * cells).sum()) * n
+    return 1.0 - total / hc.size
+
+
+def _joint_ids(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ids of two flat label arrays renumbered 0..n-1 together (the same id, the same number)."""
+    _, inverse = np.unique(np.concatenate([a, b]), return_inverse=True)
+    return inverse[:a.size], inverse[a.size:]

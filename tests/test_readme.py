@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from . import _readme_caps
-from ._shared import ROOT
+from ._shared import ROOT, SHARED
 
 README = ROOT / "README.md"
 MODULE_NAMES = {"__name__"}  # defined in a script's namespace (the batch examples' entry-point guard)
@@ -198,6 +198,9 @@ def ray_with_caps():
 
 @pytest.mark.parametrize("block", BLOCKS, ids=[b.id for b in BLOCKS])
 def test_the_block_runs_as_written(block, session, monkeypatch, request):
+    shared_model = SHARED / "models" / "deeplabv3_mobilenetv2_ade20k.tflite"
+    if shared_model.is_file() and not os.environ.get("PHOTOSTYLE_SEG_MODEL"):
+        monkeypatch.setenv("PHOTOSTYLE_SEG_MODEL", str(shared_model))  # as a user who set it would
     defined, loaded = names(ast.parse(block.source))
     reasons = requirements(block.source)
     if not reasons:
@@ -225,6 +228,9 @@ def _check_outcome(block: Block, session: Session) -> None:
         assert Image.open(folder / "out.png").size == (600, 400)  # the content photo's own size
         assert list(ns["result"].stages) == ["level1", "level2", "level3", "best_local_affine"]
         assert set(ns["result"].masks) == {"content", "style"}
+    if 'seg.auto_segment(content, style, method="semantic")' in block.source:
+        assert ns["masks"].names == {0: "whole photo"} and "one region each" in ns["masks"].notes[-1]
+        assert ns["kept"].k > 1 and "table" in ns["kept"].names.values()
     if "ps.upsample_result(" in block.source:
         assert tuple(ns["full"].shape) == (1, 3, 400, 600)
         assert tuple(ns["content_small"].shape) == (1, 3, 171, 256)

@@ -98,14 +98,64 @@ def test_match_by_name_then_family_then_nothing():
     assert any("'person' has no class of its family (person)" in n for n in notes)
 
 
-def test_match_prefers_unclaimed_classes_and_neighbour_families():
-    # content: tree, grass ; style: tree, plant  -> grass takes the unclaimed plant, tree stays pure
+def test_match_joins_the_whole_family_and_no_neighbour_family():
+    # content: tree, grass; style: tree, plant -> one vegetation region on each side (grass takes the
+    # style's tree and plant, the style's plant the content's tree and grass)
     groups, _ = sem._match([{5: 0.5, 10: 0.5}, {5: 0.6, 18: 0.4}])
-    assert {frozenset(g) for g in groups} == {frozenset({("c", 5), ("s", 5)}), frozenset({("c", 10), ("s", 18)})}
-    # content: mountain ; style: grass only -> landform's neighbour vegetation
+    assert {frozenset(g) for g in groups} == {frozenset({("c", 5), ("c", 10), ("s", 5), ("s", 18)})}
+    # content: house, building, sky; style: building, stairway, sky -> the house joins the style's
+    # building (claimed by the content's building) as well as its stairway
+    groups, notes = sem._match([{26: 0.3, 2: 0.3, 3: 0.4}, {2: 0.5, 60: 0.05, 3: 0.45}])
+    assert {frozenset(g) for g in groups} == {frozenset({("c", 3), ("s", 3)}),
+                                              frozenset({("c", 26), ("c", 2), ("s", 2), ("s", 60)})}
+    assert notes == ["content 'house' is not in the style: matched to its structure (building, stairway)"]
+    # content: mountain; style: grass -> no neighbouring family: the whole style image
     groups, notes = sem._match([{17: 1.0}, {10: 1.0}])
-    assert {frozenset(g) for g in groups} == {frozenset({("c", 17), ("s", 10)})}
-    assert "matched to its vegetation (grass)" in notes[0]
+    assert {frozenset(g) for g in groups} == {frozenset({("c", 17)}), frozenset({("s", 10)})}
+    assert notes == ["content 'mountain' has no class of its family (landform) in the style: "
+                     "the whole style image serves it"]
+
+
+def test_match_leaves_a_large_region_without_a_sliver_of_its_family():
+    # content: flower 66 %, wall 34 %; style: plant 10 %, wall 90 %: the plant is under a quarter of the
+    # flower, so neither joins the other (from either side); the flower takes the whole style image
+    groups, notes = sem._match([{67: 0.66, 1: 0.34}, {18: 0.10, 1: 0.90}])
+    assert {frozenset(g) for g in groups} == {frozenset({("c", 1), ("s", 1)}), frozenset({("c", 67)}),
+                                              frozenset({("s", 18)})}
+    assert notes == ["content 'flower' is 66% of the content and its vegetation only 10% of the style: "
+                     "the whole style image serves it"]
+    assert sem.FAMILY_AREA_GATE == 0.25
+    # at 20 % the plant covers more than a quarter of the flower's 66 %: joined
+    groups, _ = sem._match([{67: 0.66, 1: 0.34}, {18: 0.20, 1: 0.80}])
+    assert frozenset({("c", 67), ("s", 18)}) in {frozenset(g) for g in groups}
+
+
+def test_matched_share_is_the_mean_of_both_photos_matched_area():
+    areas = [{3: 0.4, 5: 0.3, 13: 0.3}, {3: 0.5, 18: 0.2, 27: 0.3}]
+    groups, _ = sem._match(areas)  # sky-sky, tree-plant matched; person, sea alone
+    assert sem.matched_share(groups, areas) == pytest.approx(((0.4 + 0.3) + (0.5 + 0.2)) / 2)
+    assert sem.MIN_MATCHED == 0.67
+
+
+def test_routing_agreement_on_known_pairings():
+    from photostyle.segmentation import routing_agreement
+
+    hc = np.repeat([[0] * 4 + [1] * 4], 4, axis=0)  # content: left 0, right 1
+    hs = np.repeat([[0] * 2 + [1] * 6], 4, axis=0)  # style: 25 % label 0, 75 % label 1
+    assert routing_agreement(hc, hs, hc, hs) == 1.0
+    assert routing_agreement(hc + 5, hs + 5, hc, hs) == 1.0  # ids renamed consistently
+    split = hc.copy()
+    split[:2] += 2  # the top of each half a label absent from the style: the whole style for it
+    # left half: 1/2 its own 8 style px, 1/2 all 32: TV 0.375; right half: TV 0.125 (its label is 3/4 of the style)
+    assert routing_agreement(split, hs, hc, hs) == pytest.approx(1 - (0.375 + 0.125) / 2)
+    none_c, none_s = np.zeros_like(hc), np.zeros_like(hs)
+    # no masks: each half gets the whole style; TV to its own label is 1 - its share of the style
+    assert routing_agreement(none_c, none_s, hc, hs) == pytest.approx(1 - (0.5 * 0.75 + 0.5 * 0.25))
+    swapped = 1 - hs
+    assert routing_agreement(hc, swapped, hc, hs) == 0.0  # every content half fed the other's style
+    with raises_exactly(ValueError, "content_labels and content_reference: expected the same size, got (4, 4) and "
+                        "(4, 8); resize one with resize_labels."):
+        routing_agreement(hc[:, :4], hs, hc, hs)
 
 
 def test_guided_filter_follows_the_guide_edge():
@@ -404,3 +454,33 @@ def test_semantic_masks_on_a_real_pair_keep_names_and_match_the_hand_masks(net):
     assert "sky" not in "+".join(d.names.values()).split("+")
     two = auto_segment(content, style, model=net, k=2)
     assert two.k <= 2 and len(two.names) == two.k
+
+
+@needs_model
+@needs_dpst
+def test_close_up_pair_falls_back_to_one_region_with_a_warning(net):
+    # pair 9, a dahlia and a rose: ADE20K labels the rose "water", "wall", "person", "ball"; under a
+    # half of the photos lies in classes found in both, so the masks are not trusted
+    content, style = dpst_photo("input", 9, 256), dpst_photo("style", 9, 256)
+    with pytest.warns(UserWarning, match=r"^auto_segment: only \d\d% of the two photos lies in classes found in "
+                      r"both \(min_matched=0\.67; content: flower \d+%, .*\), so the network's classes do not pair these photos "
+                      r"up: one region each, the whole style image "
+                      r"serves the whole photo\. Give masks, .*min_matched=0"):
+        a = auto_segment(content, style, model=net)
+    assert a.k == 1 and a.names == {0: "whole photo"} and a.matched == (0,)
+    assert not a.content_labels.any() and not a.style_labels.any()
+    assert a.content_labels.shape == content.shape[:2] and a.style_labels.shape == style.shape[:2]
+    assert 0.2 < a.matched_share < 0.6 and "one region each" in a.notes[-1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        kept = auto_segment(content, style, model=net, min_matched=0)  # the classes, however poor
+    assert kept.k > 1 and kept.matched_share == pytest.approx(a.matched_share)
+
+
+def test_min_matched_is_checked_and_semantic_only():
+    c, s = _pair()
+    with raises_exactly(ValueError, "min_matched: expected a number in [0, 1], got 1.5; pass a value from 0 to 1."):
+        auto_segment(c, s, min_matched=1.5)
+    with raises_exactly(ValueError, "min_matched: expected the semantic method (the clustering has no class names), "
+                        "got the clustering; pass method='semantic'."):
+        auto_segment(c, s, method="cluster", min_matched=0.5)
