@@ -95,6 +95,8 @@ _CLI_WORDS = (
     ("preset='lite'", "--preset lite"),
     ("num_steps / --steps", "--steps"),
     ("give num_steps > 0", "give --steps N with N > 0"),
+    ("Give masks, pass method='cluster' for regions of colour and position, or min_matched=0 to keep the classes.",
+     "Give masks (--content-mask, --style-mask), or pass --auto-method cluster for regions of colour and position."),
 )
 _PALETTE_HINT = (" From the command line: paint the mask with the nine DPST colours (blue 0 0 255, green 0 255 0, "
                  "black, white, red 255 0 0, yellow 255 255 0, grey 128 128 128, light blue 0 255 255, purple "

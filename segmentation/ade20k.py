@@ -179,11 +179,10 @@ def _match(areas: list[dict[int, float]]) -> tuple[list[list[tuple[str, int]]], 
     group. A class in one photo only joins every class of its family in the other (whether or not
     that class has its own partner) when the style's side of the join covers at least
     :data:`FAMILY_AREA_GATE` of the content's side; otherwise it has no partner (a content class then
-    takes the whole style image). Measured on
-    the 12 DPST pairs against their hand masks (``benchmarks/bench_segmentation.py --routing``): a
-    neighbouring family (vegetation for a mountain, ground for a flower) and a family's unclaimed
-    classes first (the style's stairway for the content's house, not its building) each matched
-    worse than the whole style image.
+    takes the whole style image). Chosen by the routing of the 12 DPST pairs against their hand masks
+    (:func:`segmentation.routing_agreement`, a column of ``benchmarks/bench_segmentation.py``): a
+    neighbouring family (ground for a flower) and a family's unclaimed classes first (the style's
+    stairway for the content's house, not its building) each routed worse than the whole style image.
     """
     c_cls, s_cls = set(areas[0]), set(areas[1])
     uf = _UnionFind()

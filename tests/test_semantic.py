@@ -465,8 +465,13 @@ def test_close_up_pair_falls_back_to_one_region_with_a_warning(net):
     with pytest.warns(UserWarning, match=r"^auto_segment: only \d\d% of the two photos lies in classes found in "
                       r"both \(min_matched=0\.67; content: flower \d+%, .*\), so the network's classes do not pair these photos "
                       r"up: one region each, the whole style image "
-                      r"serves the whole photo\. Give masks, .*min_matched=0"):
+                      r"serves the whole photo\. Give masks, .*min_matched=0") as caught:
         a = auto_segment(content, style, model=net)
+    from photostyle.cli import cli_words
+
+    assert cli_words(str(caught[0].message)).endswith(  # the photostyle command names its own options
+        "one region each, the whole style image serves the whole photo. Give masks (--content-mask, --style-mask), "
+        "or pass --auto-method cluster for regions of colour and position.")
     assert a.k == 1 and a.names == {0: "whole photo"} and a.matched == (0,)
     assert not a.content_labels.any() and not a.style_labels.any()
     assert a.content_labels.shape == content.shape[:2] and a.style_labels.shape == style.shape[:2]
