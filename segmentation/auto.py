@@ -208,12 +208,13 @@ def auto_segment(
 
     - ``"semantic"``: a segmentation network (DeepLabV3 + MobileNetV2, ADE20K's 150 classes; see
       :mod:`segmentation.semantic`) labels both photos; classes are matched by name, a class present in
-      one photo only is matched to the classes of its family in the other (sky, vegetation, water,
-      landform, ground, structure, person, vehicle, animal, furniture, object; then a neighbouring
-      family such as vegetation / landform / ground), and only failing that left without a partner
-      (the core then uses the whole style image for it). Classes covering less than ``min_region`` of
-      a photo are merged into the next most probable class; edges follow the photo's own edges (a
-      guided filter on the class probabilities). ``result.names`` says which id is which class.
+      one photo only is matched to all the classes of its family in the other (sky, vegetation, water,
+      landform, ground, structure, person, vehicle, animal, furniture, object) unless the style's side
+      covers less than a quarter of the content's, and otherwise left without a partner (the core then
+      uses the whole style image for it). Classes covering less than ``min_region`` of a photo are
+      merged into the next most probable class; edges follow the photo's own edges (a guided filter on
+      the class probabilities). ``result.names`` says which id is which class. When too little of the
+      photos is in matched classes (``min_matched``), the result is one region each, with a warning.
     - ``"cluster"``: the weight-free joint clustering of superpixels by colour, texture and position
       (SLIC + Ward, see the module docstring); no names.
     - ``"auto"`` (default): ``"semantic"`` when the model file is found without downloading (``model``,
