@@ -173,7 +173,7 @@ _PAPER_NORMALISED = LossWeights(content=3e4, style=1e9, tv=1.0, photo=1e3)
 # preset's pyramid from a colour-transfer start: at style 1e9 its style distance was 0.86-1.58x the
 # published results' on pairs 4, 9, 13 and 20 (700 px, a lent GPU). Style 3e9 (sweep_weights.py --preset
 # paper --size 350 --judge-size 350 --style-weights 3e9) gives 0.35-1.15x on pairs 2, 4, 9, 13, 15, 20,
-# 29 and 30, with the matting energy still far below the published results' (the README's table).
+# 29, 30 and 31, with the matting energy still far below the published results' (the README's table).
 _PAPER_SCHEDULE_NORMALISED = LossWeights(content=3e4, style=3e9, tv=1.0, photo=1e3)
 
 PRESETS: dict[str, Preset] = {
