@@ -2,6 +2,8 @@
 
     .venv/bin/python benchmarks/bench_quality.py                       # fast preset, judged at 350 px
     .venv/bin/python benchmarks/bench_quality.py --preset paper --pairs 9 30 --steps 200 200
+    .venv/bin/python benchmarks/bench_quality.py --masks semantic --json sem.json   # automatic masks
+    .venv/bin/python benchmarks/bench_quality.py --compare sem.json hand.json      # one run over another
 
 For every pair, with its hand masks, at the judging size (both images downscaled to 350 px long side):
 style distance over relu1_1 ... relu5_1 of the full normalised VGG-19 (lower: closer to the style
