@@ -104,8 +104,15 @@ def main() -> int:
                 parser.error(f"--compare: expected a --json file of this benchmark, got {path} ({exc}).")
         compare(rows[0], {r["pair"]: r for r in rows[1]}, args.compare[1])
         return 0
-    if args.json is not None and args.json.exists():
-        parser.error(f"--json: expected a new file, got {args.json}, which exists; remove it or name another.")
+    if args.json is not None:
+        from photostyle.files import check_writable
+
+        try:  # before the hours of work, not after
+            check_writable(args.json)
+        except FileExistsError:
+            parser.error(f"--json: expected a new file, got {args.json}, which exists; remove it or name another.")
+        except OSError as exc:
+            parser.error(f"--json: {exc}")
     why = _dpst.available()
     if why:
         print(f"benchmark skipped: {why}")
@@ -118,9 +125,10 @@ def main() -> int:
     out = run_pairs(args.pairs, preset=args.preset, work_size=args.work_size, judge_size=args.judge_size,
                     steps=tuple(args.steps) if args.steps else None, save=args.save, masks=args.masks)
     if args.json is not None:
-        tmp = args.json.with_name(args.json.name + ".part")
-        tmp.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, **out}, indent=1))
-        tmp.replace(args.json)
+        from photostyle.files import atomic_write_path
+
+        with atomic_write_path(args.json) as tmp:
+            tmp.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, **out}, indent=1))
     return 0
 
 
