@@ -172,8 +172,8 @@ _PAPER_NORMALISED = LossWeights(content=3e4, style=1e9, tv=1.0, photo=1e3)
 # Luan's own schedule (2 x 1000 iterations from noise) carries the reference less far than the fast
 # preset's pyramid from a colour-transfer start: at style 1e9 its style distance was 0.86-1.58x the
 # published results' on pairs 4, 9, 13 and 20 (700 px, a lent GPU). Style 3e9 (sweep_weights.py --preset
-# paper --size 350 --judge-size 350 --style-weights 3e9) gives 0.35-1.15x on pairs 2, 4, 9, 13, 15, 20,
-# 29, 30 and 31, with the matting energy still far below the published results' (the README's table).
+# paper --size 350 --judge-size 350 --style-weights 3e9) gives 0.35-1.29x on the 12 pairs (below 1 on
+# 10), with the matting energy 0.18-0.49x the published results' (the README's table).
 _PAPER_SCHEDULE_NORMALISED = LossWeights(content=3e4, style=3e9, tv=1.0, photo=1e3)
 
 PRESETS: dict[str, Preset] = {
