@@ -80,7 +80,7 @@ def test_transfer_writes_output_and_refuses_to_overwrite(small_files, shared_wei
     img = np.asarray(Image.open(out))
     h, w = Image.open(small_files["content"]).size[::-1]
     assert img.shape == (h, w, 3)  # optimised at 48 px, delivered at the photo's own size
-    assert "preset lite on the normalised VGG-19 in float32 (content 1000, style 1e+07, tv 1, photo 5000)" in out_text
+    assert "preset lite on the normalised VGG-19 in float32 (content 1000, style 1e+08, tv 1, photo 5000)" in out_text
     assert (tmp_path / "result_stage1.png").exists() and (tmp_path / "result_stage2.png").exists()
     before = out.read_bytes()
 
