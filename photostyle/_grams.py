@@ -47,6 +47,16 @@ def _gram(flat: torch.Tensor, scale: float) -> torch.Tensor:
     return _Gram.apply(flat, scale)
 
 
+# Channels from which a layer's forward Grams are formed in the features' lower precision (bfloat16).
+# On the CPU a bfloat16 product rounds its (C, C) output to bfloat16, about 1e-3 of each entry. On the
+# published result of DPST pair 30 at 700 px that is 0.02-0.4 % of the residual G - T at relu3_1, relu4_1
+# and relu5_1, where style and result still differ by 40-100 % of T; at relu1_1, where they are close
+# (the residual 4 % of T on one label), it is 4 %, so relu1_1 and relu2_1 keep float32 products. It saves
+# about 85 ms of the 360 ms that the masked style term costs per fast iteration at 700 px (one thread;
+# benchmarks/bench_core.py).
+LOW_PRECISION_GRAM_CHANNELS = 256
+
+
 class _MaskedStyle(torch.autograd.Function):
     """The masked style term of one layer, ``Σ_l w_l · mean((G_l − T_l)²)``, forward and backward in one.
 
@@ -63,7 +73,10 @@ class _MaskedStyle(torch.autograd.Function):
     Features of a lower precision than the targets (bfloat16 out of the encoder) are gathered as they
     are; the Grams and the loss are computed in the targets' dtype, the backward's product in the
     features' own (their gradient goes on into the bfloat16 network): at relu1_1 of a 700-px photo that
-    product takes 47 ms instead of 143 ms in float32 on one thread.
+    product takes 47 ms instead of 143 ms in float32 on one thread. Layers of at least
+    :data:`LOW_PRECISION_GRAM_CHANNELS` channels (relu3_1 … relu5_1) also form their forward Grams in
+    the features' precision (accumulated in float32 inside the product, rounded to bfloat16 at its end,
+    then the loss in float32); see that constant for why the shallow layers do not.
     """
 
     @staticmethod
@@ -82,6 +95,8 @@ class _MaskedStyle(torch.autograd.Function):
         else:
             gathered = features.reshape(b * c, h * w).index_select(1, index).reshape(b, c, -1)
             picked = torch.mul(gathered, values)
+        if gathered.dtype in (torch.bfloat16, torch.float16) and c >= LOW_PRECISION_GRAM_CHANNELS:
+            picked = picked.to(gathered.dtype)  # the deep layers' Grams in the network's own precision
         diffs = []
         total = values.new_zeros(())
         for slot, ((start, end), scale) in enumerate(zip(bounds, scales)):
@@ -91,7 +106,7 @@ class _MaskedStyle(torch.autograd.Function):
             else:
                 part = picked[:, :, start:end]
                 gram = torch.bmm(part, part.transpose(1, 2))
-            diff = gram.mul_(scale).sub_(targets[slot])
+            diff = gram.to(targets.dtype).mul_(scale).sub_(targets[slot])
             total = total + weights[slot] * diff.pow(2).mean()
             diffs.append(diff)
         ctx.save_for_backward(gathered, values, *diffs)

@@ -267,3 +267,29 @@ def test_masked_style_without_masks_uses_the_features_as_they_are(channels_last)
     soft = torch.ones(1, 7, 6, dtype=torch.float64)
     soft[0, 0, 0] = 0.5
     assert not MaskedStyleLoss(targets, soft)._whole  # a soft value somewhere: gathered and weighted as usual
+
+
+def test_masked_style_forms_deep_bfloat16_grams_in_bfloat16_and_shallow_ones_in_float32():
+    """From LOW_PRECISION_GRAM_CHANNELS channels on, the forward Grams of bfloat16 features are bfloat16
+    products (output rounded to bfloat16, about 1e-3 an entry); below it they are float32 products of the
+    same values. The loss stays float32 and close to the float32 one either way."""
+    from photostyle._grams import LOW_PRECISION_GRAM_CHANNELS
+
+    assert LOW_PRECISION_GRAM_CHANNELS == 256  # relu3_1 ... relu5_1 of VGG-19; relu1_1, relu2_1 in float32
+    torch.manual_seed(10)
+    masks = _soft_masks(12, 10).float()
+    for channels, rel in ((128, 1e-6), (256, 3e-3)):
+        features = torch.rand(1, channels, 12, 10).bfloat16().contiguous(memory_format=torch.channels_last)
+        targets = style_targets(torch.rand(1, channels, 12, 10), masks)
+        module = MaskedStyleLoss(targets, masks)
+        low = features.clone().requires_grad_(True)
+        exact = features.float().requires_grad_(True)
+        value, reference = module(low), module(exact)
+        assert value.dtype == torch.float32
+        error = abs(float(value) - float(reference)) / float(reference)
+        assert error < rel
+        if channels >= LOW_PRECISION_GRAM_CHANNELS:
+            assert error > 1e-7  # the bfloat16 product did run: its rounding shows
+        (g_low,) = torch.autograd.grad(value, low)
+        (g_ref,) = torch.autograd.grad(reference, exact)
+        assert float((g_low.float() - g_ref).norm() / g_ref.norm()) < 1e-2
