@@ -47,7 +47,7 @@ def _gram(flat: torch.Tensor, scale: float) -> torch.Tensor:
     return _Gram.apply(flat, scale)
 
 
-# Channels from which a layer's forward Grams are formed in the features' lower precision (bfloat16).
+# Channels from which a layer's forward Grams of bfloat16 features are formed as bfloat16 products.
 # On the CPU a bfloat16 product rounds its (C, C) output to bfloat16, about 1e-3 of each entry. On the
 # published result of DPST pair 30 at 700 px that is 0.02-0.4 % of the residual G - T at relu3_1, relu4_1
 # and relu5_1, where style and result still differ by 40-100 % of T; at relu1_1, where they are close
@@ -95,8 +95,10 @@ class _MaskedStyle(torch.autograd.Function):
         else:
             gathered = features.reshape(b * c, h * w).index_select(1, index).reshape(b, c, -1)
             picked = torch.mul(gathered, values)
-        if gathered.dtype in (torch.bfloat16, torch.float16) and c >= LOW_PRECISION_GRAM_CHANNELS:
-            picked = picked.to(gathered.dtype)  # the deep layers' Grams in the network's own precision
+        if gathered.dtype == torch.bfloat16 and c >= LOW_PRECISION_GRAM_CHANNELS:
+            # the deep layers' Grams in the network's own precision (bfloat16 only: float16's range would
+            # overflow a sum over hundreds of thousands of pixels)
+            picked = gathered if index is None else picked.to(gathered.dtype)
         diffs = []
         total = values.new_zeros(())
         for slot, ((start, end), scale) in enumerate(zip(bounds, scales)):

@@ -293,3 +293,21 @@ def test_masked_style_forms_deep_bfloat16_grams_in_bfloat16_and_shallow_ones_in_
         (g_low,) = torch.autograd.grad(value, low)
         (g_ref,) = torch.autograd.grad(reference, exact)
         assert float((g_low.float() - g_ref).norm() / g_ref.norm()) < 1e-2
+
+
+def test_masked_style_without_masks_on_deep_bfloat16_features_is_close_to_float32():
+    """The whole-image label (no gather) takes the bfloat16 product directly at 256 channels."""
+    torch.manual_seed(11)
+    ones = torch.ones(1, 9, 8)
+    features = torch.rand(1, 256, 9, 8).bfloat16().contiguous(memory_format=torch.channels_last)
+    module = MaskedStyleLoss(style_targets(torch.rand(1, 256, 9, 8), ones), ones)
+    assert module._whole
+    low = features.clone().requires_grad_(True)
+    exact = features.float().requires_grad_(True)
+    value, reference = module(low), module(exact)
+    assert value.dtype == torch.float32
+    assert 1e-7 < abs(float(value) - float(reference)) / float(reference) < 3e-3
+    (g_low,) = torch.autograd.grad(value, low)
+    (g_ref,) = torch.autograd.grad(reference, exact)
+    assert g_low.is_contiguous(memory_format=torch.channels_last)
+    assert float((g_low.float() - g_ref).norm() / g_ref.norm()) < 1e-2
