@@ -86,19 +86,19 @@ class _MaskedStyle(torch.autograd.Function):
         # pixels, (B, N, C); others along the last axis of a (B·C, H·W) view, which runs about twice as
         # fast as of the 3-D tensor
         pixels_first = not features.is_contiguous() and features.is_contiguous(memory_format=torch.channels_last)
+        # the deep layers' Grams in the network's own precision (bfloat16 only: float16's range would
+        # overflow a sum over hundreds of thousands of pixels), the others in the targets' dtype
+        low = features.dtype == torch.bfloat16 and c >= LOW_PRECISION_GRAM_CHANNELS
+        gram_dtype = features.dtype if low else values.dtype
         if index is None:  # one label over the whole image with a mask of ones (no masks): nothing to gather
             gathered = features.permute(0, 2, 3, 1).reshape(b, h * w, c) if pixels_first else features.reshape(b, c, -1)
-            picked = gathered.to(values.dtype)
+            picked = gathered.to(gram_dtype)
         elif pixels_first:
             gathered = features.permute(0, 2, 3, 1).reshape(b, h * w, c).index_select(1, index)
-            picked = torch.mul(gathered, values[:, None])  # bfloat16 x float32: float32 out
+            picked = torch.mul(gathered, values[:, None]).to(gram_dtype)  # bfloat16 x float32: float32 out
         else:
             gathered = features.reshape(b * c, h * w).index_select(1, index).reshape(b, c, -1)
-            picked = torch.mul(gathered, values)
-        if gathered.dtype == torch.bfloat16 and c >= LOW_PRECISION_GRAM_CHANNELS:
-            # the deep layers' Grams in the network's own precision (bfloat16 only: float16's range would
-            # overflow a sum over hundreds of thousands of pixels)
-            picked = gathered if index is None else picked.to(gathered.dtype)
+            picked = torch.mul(gathered, values).to(gram_dtype)
         diffs = []
         total = values.new_zeros(())
         for slot, ((start, end), scale) in enumerate(zip(bounds, scales)):
