@@ -106,7 +106,7 @@ def add_transfer_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
     p.add_argument("--precision", choices=["auto", "float32", "bfloat16"], default=None,
                    help="dtype of the VGG-19 during the optimisation (default: the preset's; auto = bfloat16 "
-                        "on a CPU that has it natively, for fast)")
+                        "on a CPU where it runs faster than float32, for fast and paper)")
     p.add_argument("--weights", default=None, metavar="FILE",
                    help="VGG-19 weights file (default: $PHOTOSTYLE_VGG_WEIGHTS, else the normalised VGG-19)")
     p.add_argument("--seed", type=int, default=612, help="seed of the noise start (default 612)")

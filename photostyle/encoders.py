@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import copy
 import functools
+import hashlib
+import json
+import time
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -17,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .files import atomic_write_path
 from .layers import CONV_SHAPES, LAYOUT_SPECS, VGG19_LAYERS, check_layer_names, conv_needed
 from .weights import (
     WEIGHTS_ENV_VAR, Layout, VGG19StateDict, VGG19Weights, WeightsLike, load_vgg19_weights, preprocess_affine,
@@ -25,29 +29,102 @@ from .weights import (
 __all__ = ["VGG19Encoder", "native_low_precision"]
 
 
-@functools.lru_cache(maxsize=None)
-def _cpu_has_native_bf16() -> bool:
-    """Whether this CPU has bfloat16 dot-product instructions (AVX512-BF16 or AMX-BF16, Linux flags)."""
+# bfloat16 is taken where it runs VGG-19's convolutions at least this much faster than float32.
+BF16_MIN_SPEEDUP = 1.2
+# Where the measured speed-up of a CPU without AMX is kept, under torch.hub.get_dir(), so that every run
+# of one machine makes the same choice (and measures once).
+_PROBE_FILE = Path("photostyle") / "cpu_bfloat16.json"
+_CPUINFO = Path("/proc/cpuinfo")
+
+
+def _cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags from /proc/cpuinfo (empty where there is none: macOS, Windows)."""
     try:
-        text = Path("/proc/cpuinfo").read_text()
+        text = _CPUINFO.read_text()
     except OSError:
-        return False
-    flags = set()
+        return frozenset()
     for line in text.splitlines():
         if line.startswith("flags"):
-            flags.update(line.split(":", 1)[1].split())
-            break
-    return bool(flags & {"avx512_bf16", "amx_bf16"}) and torch.backends.mkldnn.is_available()
+            return frozenset(line.split(":", 1)[1].split())
+    return frozenset()
+
+
+def _bf16_conv_speedup() -> float:
+    """float32 time / bfloat16 time of one VGG-like convolution forward + backward on this CPU.
+
+    64 -> 64 channels, 3x3, on 96x128, channels-last as the compute copy runs, best of 3 after a warm-up,
+    the two dtypes interleaved (about 0.6 s on one thread). On this project's machines its ratio followed
+    the whole network's: 0.76 where VGG-19's forward + backward to relu5_1 at 700x525 took 7.0-7.3 s in
+    bfloat16 against 5.2-5.4 s in float32 (a Xeon with AVX512-BF16 and no AMX).
+    """
+    gen = torch.Generator().manual_seed(0)
+    image = torch.rand(1, 64, 96, 128, generator=gen)
+    kernel = torch.randn(64, 64, 3, 3, generator=gen) * 0.05
+    cases = {}
+    for dtype in (torch.float32, torch.bfloat16):
+        cases[dtype] = (image.to(dtype).contiguous(memory_format=torch.channels_last).requires_grad_(True),
+                        kernel.to(dtype).contiguous(memory_format=torch.channels_last))
+    best = {dtype: float("inf") for dtype in cases}
+    for rep in range(4):
+        for dtype, (x, k) in cases.items():
+            start = time.perf_counter()
+            y = F.conv2d(x, k, padding=1)
+            torch.autograd.grad(y, x, y)
+            if rep:
+                best[dtype] = min(best[dtype], time.perf_counter() - start)
+    return best[torch.float32] / best[torch.bfloat16]
+
+
+def _measured_speedup(flags: frozenset[str]) -> float:
+    """:func:`_bf16_conv_speedup` for this CPU, read from the probe file if it was measured before."""
+    key = hashlib.sha256(" ".join(sorted(flags)).encode()).hexdigest()[:16] + f"-torch{torch.__version__}"
+    path = Path(torch.hub.get_dir()) / _PROBE_FILE
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        record = {}
+    if not isinstance(record, dict):
+        record = {}
+    try:
+        return float(record[key])
+    except (KeyError, TypeError, ValueError):
+        pass
+    speedup = _bf16_conv_speedup()
+    try:  # a read-only cache only means measuring again in the next process
+        record[key] = round(speedup, 3)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write_path(path, overwrite=True) as tmp:
+            tmp.write_text(json.dumps(record, indent=1) + "\n")
+    except OSError:
+        pass
+    return speedup
+
+
+@functools.lru_cache(maxsize=None)
+def _cpu_has_native_bf16() -> bool:
+    """Whether this CPU runs VGG-19's convolutions faster in bfloat16 than in float32.
+
+    AMX-BF16 (matrix tiles): yes. AVX512-BF16 alone: measured once (:func:`_bf16_conv_speedup`, kept
+    in ``<torch.hub.get_dir()>/photostyle/cpu_bfloat16.json``), yes where the speed-up is at least
+    :data:`BF16_MIN_SPEEDUP`. The flag alone does not tell: an AMD EPYC with it ran VGG-19 about twice
+    as fast in bfloat16, a Xeon with it (and no AMX) about 1.35x slower. Neither flag: no.
+    """
+    flags = _cpu_flags()
+    if not torch.backends.mkldnn.is_available() or not flags & {"avx512_bf16", "amx_bf16"}:
+        return False
+    if "amx_bf16" in flags:
+        return True
+    return _measured_speedup(flags) >= BF16_MIN_SPEEDUP
 
 
 def native_low_precision(device: torch.device | str) -> Optional[torch.dtype]:
-    """``torch.bfloat16`` where ``device`` computes convolutions in it natively, else None.
+    """``torch.bfloat16`` where ``device`` computes convolutions in it faster than in float32, else None.
 
-    On a CPU with AVX512-BF16 or AMX (read from the CPU's flags, so the choice is the same on every
-    run of one machine) oneDNN runs VGG-19's convolutions in bfloat16 about 2x faster than in float32
-    (forward + backward at 512x384 on one thread of this project's machine: 1.5 s against 3.5 s).
-    CUDA devices get None here: their float32 path is kept (pass ``precision="bfloat16"`` to
-    :func:`photostyle.transfer` to ask for it there).
+    On a CPU with AMX, or with AVX512-BF16 where a short measurement says it pays (see
+    :func:`_cpu_has_native_bf16`; the choice is the same on every run of one machine), oneDNN runs
+    VGG-19's convolutions in bfloat16 about 2x faster than in float32 (forward + backward at 512x384 on
+    one thread of an AMD EPYC with AVX512-BF16: 1.5 s against 3.5 s). CUDA devices get None here: their
+    float32 path is kept (pass ``precision="bfloat16"`` to :func:`photostyle.transfer` to ask for it there).
     """
     device = torch.device(device)
     if device.type == "cpu" and _cpu_has_native_bf16():

@@ -178,7 +178,7 @@ _PAPER_SCHEDULE_NORMALISED = LossWeights(content=3e4, style=3e9, tv=1.0, photo=1
 
 PRESETS: dict[str, Preset] = {
     # Luan et al.'s exact schedule: 1000 + 1000 L-BFGS iterations at 700 px from noise, history 100 (the
-    # network in bfloat16 where the CPU has it: the schedule and weights are the paper's, the arithmetic
+    # network in bfloat16 where the CPU runs it faster: the schedule and weights are the paper's, the arithmetic
     # 2x faster; precision="float32" for float32).
     "paper": Preset(
         name="paper",
@@ -193,7 +193,7 @@ PRESETS: dict[str, Preset] = {
     # The paper's layers and look at a small fraction of the cost: a pyramid over the working size,
     # started from a per-region colour transfer of the content, the photorealism term from the first
     # level on, fixed iteration counts (an early stop cost pair 13 8-13 % of style distance), the
-    # VGG-19 in bfloat16 where the CPU has it natively; the result is brought to the photo's full size
+    # VGG-19 in bfloat16 where the CPU runs it faster (native_low_precision); the result is brought to the photo's full size
     # by the local affine colour model (photostyle.upsample).
     "fast": Preset(
         name="fast",

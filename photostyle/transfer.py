@@ -152,9 +152,9 @@ def transfer(
         of the content's aspect ratio (resized to the first level); None: the preset's.
     precision
         The dtype the VGG-19 runs in during the optimisation: ``"float32"``, ``"bfloat16"`` (about twice
-        as fast on a CPU with native bfloat16; the losses, the image and L-BFGS stay float32), or
-        ``"auto"`` (bfloat16 where :func:`~photostyle.encoders.native_low_precision` says the device has
-        it, else float32). None: the preset's (``fast``, ``paper``: ``"auto"``; ``lite``: ``"float32"``).
+        as fast on a CPU with AMX or a fast AVX512-BF16; the losses, the image and L-BFGS stay float32), or
+        ``"auto"`` (bfloat16 where :func:`~photostyle.encoders.native_low_precision` says it is
+        faster on the device, else float32). None: the preset's (``fast``, ``paper``: ``"auto"``; ``lite``: ``"float32"``).
         ``result.network["precision"]`` says which ran.
     postprocess
         ``"best_local_affine"`` (the paper's shown result), ``"posterization_refine"`` (best local

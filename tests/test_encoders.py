@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
+import math
 import socket
 import warnings
 from pathlib import Path
@@ -307,18 +309,76 @@ def test_native_low_precision_follows_the_cpu_flags(monkeypatch):
 def test_cpu_flags_are_read_from_proc_cpuinfo(monkeypatch, tmp_path):
     from photostyle import encoders
 
-    real = encoders._cpu_has_native_bf16
     fake = tmp_path / "cpuinfo"
-    monkeypatch.setattr(encoders, "Path", lambda _: fake)
-    for flags, expected in (("fpu avx2 avx512f avx512_bf16", True), ("fpu avx2 amx_bf16 amx_tile", True),
-                            ("fpu avx2 avx512f avx512_vnni", False)):
-        fake.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
-        real.cache_clear()
-        assert real() is (expected and torch.backends.mkldnn.is_available())
+    monkeypatch.setattr(encoders, "_CPUINFO", fake)
+    fake.write_text("processor\t: 0\nvendor_id\t: GenuineIntel\nflags\t\t: fpu avx2 avx512_bf16\n\nprocessor\t: 1\n"
+                    "flags\t\t: fpu other\n")
+    assert encoders._cpu_flags() == {"fpu", "avx2", "avx512_bf16"}  # the first processor's
+    fake.write_text("processor\t: 0\n")
+    assert encoders._cpu_flags() == frozenset()
     fake.unlink()
-    real.cache_clear()
-    assert real() is False  # no /proc/cpuinfo (macOS, Windows): float32
-    real.cache_clear()
+    assert encoders._cpu_flags() == frozenset()  # no /proc/cpuinfo (macOS, Windows): float32
+
+
+def test_bf16_is_chosen_by_amx_or_by_the_measured_speedup(monkeypatch):
+    from photostyle import encoders
+
+    measured = []
+
+    def speedup(value):
+        def fake(flags):
+            measured.append(flags)
+            return value
+        return fake
+
+    real = encoders._cpu_has_native_bf16
+    cases = (({"fpu", "avx2", "amx_bf16", "amx_tile"}, 0.5, True, False),  # AMX: no measurement
+             ({"fpu", "avx512_bf16"}, 2.0, True, True),  # AVX512-BF16: the measurement decides
+             ({"fpu", "avx512_bf16"}, encoders.BF16_MIN_SPEEDUP, True, True),
+             ({"fpu", "avx512_bf16"}, 0.76, False, True),  # measured on a Xeon without AMX
+             ({"fpu", "avx2", "avx512f", "avx512_vnni"}, 2.0, False, False))  # neither flag
+    try:
+        for flags, value, expected, measures in cases:
+            measured.clear()
+            monkeypatch.setattr(encoders, "_cpu_flags", lambda flags=flags: frozenset(flags))
+            monkeypatch.setattr(encoders, "_measured_speedup", speedup(value))
+            real.cache_clear()
+            assert real() is (expected and torch.backends.mkldnn.is_available()), (flags, value)
+            assert len(measured) == (1 if measures and torch.backends.mkldnn.is_available() else 0), flags
+    finally:
+        real.cache_clear()
+
+
+def test_measured_speedup_is_kept_per_cpu_and_torch(monkeypatch, tmp_path):
+    from photostyle import encoders
+
+    runs = []
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    monkeypatch.setattr(encoders, "_bf16_conv_speedup", lambda: runs.append(1) or 1.7 + 0.1 * len(runs))
+    one, two = frozenset({"fpu", "avx512_bf16"}), frozenset({"fpu", "avx512_bf16", "avx512_fp16"})
+    assert encoders._measured_speedup(one) == pytest.approx(1.8)
+    assert encoders._measured_speedup(one) == pytest.approx(1.8) and len(runs) == 1  # read back, not measured
+    assert encoders._measured_speedup(two) == pytest.approx(1.9) and len(runs) == 2  # another CPU
+    path = tmp_path / "hub" / "photostyle" / "cpu_bfloat16.json"
+    record = json.loads(path.read_text())
+    assert sorted(record.values()) == [1.8, 1.9]
+    assert all(key.endswith(f"-torch{torch.__version__}") for key in record)
+    path.write_text("{not json")  # a damaged file is measured again and rewritten
+    assert encoders._measured_speedup(one) == pytest.approx(2.0) and len(runs) == 3
+    assert list(json.loads(path.read_text()).values()) == [2.0]
+    path.unlink()
+    path.parent.rmdir()
+    (tmp_path / "hub" / "photostyle").write_text("a file where the folder should be")
+    assert encoders._measured_speedup(one) == pytest.approx(2.1)  # cannot keep it: measured, nothing raised
+
+
+def test_bf16_conv_speedup_measures_this_cpu():
+    from photostyle import encoders
+
+    if not encoders._cpu_flags() & {"avx512_bf16", "amx_bf16"} or not torch.backends.mkldnn.is_available():
+        pytest.skip("this CPU has no bfloat16 instructions: the probe is never run here")
+    value = encoders._bf16_conv_speedup()
+    assert math.isfinite(value) and 0.05 < value < 50, value
 
 
 # --------------------------------------------------------------------------------------------------
