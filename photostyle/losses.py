@@ -214,16 +214,29 @@ class MaskedStyleLoss(nn.Module):
         flat = self.content_masks.reshape(content_masks.shape[0], -1)
         self._means = [float(m) for m in flat.mean(dim=1)]
         self._labels = [index for index, mean in enumerate(self._means) if mean > 0]
-        supports = [torch.nonzero(flat[index] > 0).flatten() for index in self._labels]
-        ends = torch.tensor([0] + [s.numel() for s in supports]).cumsum(0).tolist()
-        self._bounds = list(zip(ends[:-1], ends[1:]))
-        index = torch.cat(supports) if supports else torch.zeros(0, dtype=torch.long, device=flat.device)
-        values = [flat[label, support] for label, support in zip(self._labels, supports)]
+        # each label's support split into hard pixels (mask value 1, in no other label's support: gathered
+        # without a multiply, their gradient scattered back by a copy) and soft ones (edges, shared pixels)
+        kept = flat[self._labels] if self._labels else flat[:0]
+        shared = (kept > 0).sum(dim=0) > 1
+        hard = [torch.nonzero((kept[slot] == 1) & ~shared).flatten() for slot in range(len(self._labels))]
+        soft = [torch.nonzero((kept[slot] > 0) & ((kept[slot] != 1) | shared)).flatten()
+                for slot in range(len(self._labels))]
+        sizes = [part.numel() for part in hard + soft]
+        ends = torch.tensor([0] + sizes).cumsum(0).tolist()
+        count = len(self._labels)
+        self._slices = [((ends[slot], ends[slot + 1]), (ends[count + slot], ends[count + slot + 1])) for slot in range(count)]
+        self._n_hard = ends[count]
+        empty = torch.zeros(0, dtype=torch.long, device=flat.device)
+        index = torch.cat(hard + soft) if count else empty
         self.register_buffer("_index", index, persistent=False)
-        self.register_buffer("_values", torch.cat(values) if values else flat.new_zeros(0), persistent=False)
+        self.register_buffer("_soft", torch.cat([kept[slot, part] for slot, part in enumerate(soft)]) if count
+                             else flat.new_zeros(0), persistent=False)
         self.register_buffer("_targets", self.target_grams[self._labels], persistent=False)  # (L', C, C)
+        # every pixel in some support: the soft pixels, each once, are all the backward must zero
+        covers = count > 0 and bool((kept > 0).any(dim=0).all())
+        self.register_buffer("_soft_once", torch.unique(torch.cat(soft)) if covers else None, persistent=False)
         # one label over every pixel with a mask of ones (no masks): the features are used as they are
-        self._whole = len(self._labels) == 1 and index.numel() == flat.shape[1] and bool((self._values == 1).all())
+        self._whole = count == 1 and self._n_hard == flat.shape[1]
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         _check_features("features", features)
@@ -239,8 +252,8 @@ class MaskedStyleLoss(nn.Module):
         scales = [1.0 / (c * h * w * self._means[label]) for label in self._labels]
         weights = [self._means[label] for label in self._labels]
         dtype = torch.promote_types(features.dtype, self._targets.dtype)  # bfloat16 features: float32 Grams
-        total = _MaskedStyle.apply(features, None if self._whole else self._index, self._values.to(dtype),
-                                   self._bounds, scales, weights, self._targets.to(dtype))
+        total = _MaskedStyle.apply(features, None if self._whole else self._index, self._soft.to(dtype),
+                                   self._n_hard, self._soft_once, self._slices, scales, weights, self._targets.to(dtype))
         return self.weight * total
 
 

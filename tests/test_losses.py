@@ -120,9 +120,15 @@ def test_masked_style_module_uses_mask_supports_and_equals_the_function():
     module = MaskedStyleLoss(targets, masks, weight=3.0)
     # the empty label is left out; each other label is gathered over its support only (soft borders included)
     assert module._labels == [0, 1, 2]
-    sizes = [b - a for a, b in module._bounds]
+    sizes = [sum(end - start for start, end in ranges) for ranges in module._slices]
     assert sizes == [120, int((masks[1] > 0).sum()), int((masks[2] > 0).sum())]
     assert 40 < sizes[1] < 120 and 20 < sizes[2] < 120
+    # hard pixels (gathered without a multiply, copied back): value 1 in one support only, here the
+    # pixels of label 0 that no soft border of labels 1 and 2 reaches
+    alone = ((masks[:3] > 0).sum(0) == 1) & (masks[0] == 1)
+    assert module._n_hard == int(alone.sum()) and 0 < module._n_hard < 120
+    assert torch.equal(module._soft_once, torch.nonzero(~alone.flatten()).flatten())  # every pixel is covered
+    assert module._slices[0][0] == (0, module._n_hard) and module._slices[1][0] == module._slices[2][0] == (module._n_hard,) * 2
     value = module(f)
     expected = 3.0 * masked_style_loss(f, targets, masks)
     assert torch.allclose(value, expected, rtol=1e-12)
@@ -207,6 +213,39 @@ def _soft_masks(h: int, w: int) -> torch.Tensor:
     labels[h // 3:, w // 2:] = 2
     masks = torch.stack([(labels == i).double() for i in range(3)])
     return torch.nn.functional.avg_pool2d(masks[None], 3, 1, 1, count_include_pad=False)[0]
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("case", ["hard", "soft", "uncovered"])
+def test_masked_style_hard_and_soft_pixels_equal_the_function(case, channels_last):
+    """Hard pixels (mask 1, one support) are gathered as they are and copied back; soft ones are weighted
+    and summed back; pixels in no support get a zero gradient. Each mix equals the plain function."""
+    torch.manual_seed(12)
+    masks = _soft_masks(9, 11)
+    if case == "hard":
+        masks = (masks == masks.max(dim=0).values).double()
+        masks = masks / masks.sum(0)  # one-hot where there is no tie
+    if case == "uncovered":
+        masks[:, 4:6, :] = 0  # two rows in no label's support
+    targets = torch.rand(3, 6, 6, dtype=torch.float64)
+    module = MaskedStyleLoss(targets, masks, weight=2.0)
+    n = masks.shape[1] * masks.shape[2]
+    alone = ((masks > 0).sum(0) == 1) & (masks.max(dim=0).values == 1)
+    assert module._n_hard == int(alone.sum()) and (module._soft_once is not None) is (case != "uncovered")
+    assert module._n_hard == (n if case == "hard" else module._n_hard) and 0 < module._n_hard
+    f = torch.rand(1, 6, 9, 11, dtype=torch.float64)
+    if channels_last:
+        f = f.contiguous(memory_format=torch.channels_last)
+    f.requires_grad_(True)
+    value = module(f)
+    expected = 2.0 * masked_style_loss(f, targets, masks)
+    assert torch.allclose(value, expected, rtol=1e-12)
+    (grad,) = torch.autograd.grad(value, f)
+    (reference,) = torch.autograd.grad(expected, f)
+    assert torch.allclose(grad, reference, rtol=1e-10, atol=1e-15)
+    if case == "uncovered":
+        assert torch.equal(grad[..., 4:6, :], torch.zeros_like(grad[..., 4:6, :]))
+    assert gradcheck(lambda x: module(x), (f,))
 
 
 def test_masked_style_on_channels_last_features_equals_the_contiguous_path():
