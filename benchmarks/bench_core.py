@@ -112,7 +112,9 @@ def run_one(preset_name: str, steps: int, device_name: str, precision: str | Non
     weights_note = "genuine normalised VGG-19"
     lw = preset.weights_for(encoder.layout)
     precision = precision or preset.precision
-    dtype = {"float32": None, "bfloat16": torch.bfloat16, "auto": native_low_precision(device)}[precision]
+    # float32 runs the network's channels-last compute copy, as transfer() does on every device
+    dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16,
+             "auto": native_low_precision(device) or torch.float32}[precision]
     out: dict = {"preset": preset_name, "device": str(device), "size": list(content.shape[-2:]),
                  "labels": len(ids), "weights": weights_note, "threads": torch.get_num_threads(),
                  "precision": str(dtype or torch.float32).replace("torch.", "")}

@@ -36,7 +36,8 @@ def _sync(device) -> None:
 
 
 def _vgg_unit(encoder, shape, device, dtype=None) -> float:
-    """One VGG-19 forward + backward at ``shape`` (float32, or the network alone in ``dtype``)."""
+    """One VGG-19 forward + backward at ``shape``: the network's compute copy in ``dtype`` (float32: the
+    channels-last copy that transfer() runs), or the module itself (``dtype=None``)."""
     import torch
 
     x = torch.rand(1, 3, *shape, requires_grad=True, device=device)
@@ -80,7 +81,7 @@ def run_child(pair: int, preset: str, output: str, threads: int, device: str = "
         cmask = np.asarray(Image.open(cmask).convert("RGB").resize(shape[::-1], Image.NEAREST))
         full = shape
     unit_shape = long_side_shape(full, 700)
-    unit = _vgg_unit(encoder.to(dev), unit_shape, dev)
+    unit = _vgg_unit(encoder.to(dev), unit_shape, dev, torch.float32)
     from photostyle.encoders import native_low_precision
     from photostyle.presets import PRESETS
 
