@@ -8,6 +8,7 @@ gradient evaluation), history 100; the image is not clamped during optimisation.
 from __future__ import annotations
 
 import enum
+import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -94,6 +95,8 @@ def run_lbfgs(
     history: list[dict[str, Any]] | None = None,
     snapshots: list | None = None,
     window: int = 5,
+    restart_above: float | None = None,
+    restarts: list[tuple[str, int, float, float]] | None = None,
 ) -> tuple[torch.Tensor, Stop | None]:
     """Minimise ``objective(x)["total"]`` over the image ``x`` with L-BFGS.
 
@@ -117,6 +120,11 @@ def run_lbfgs(
         Iterations over which ``tol_change`` is measured.
     snapshot_every
         Append ``(stage, step, image)`` to ``snapshots`` every this many iterations.
+    restart_above
+        A guard against L-BFGS's occasional step far uphill (there is no line search): when an
+        iteration's loss exceeds this multiple of the lowest loss so far, the image goes back to the one
+        of that lowest loss and L-BFGS starts again with an empty history (its first step is short).
+        Each such restart appends ``(stage, step, loss, lowest)`` to ``restarts``. None: never.
 
     Returns
     -------
@@ -124,9 +132,13 @@ def run_lbfgs(
         The final (or last finite) image, detached; ``stopped`` is None or a :class:`Stop` saying why
         the stage ended early.
     """
+    if restart_above is not None and not (math.isfinite(restart_above) and restart_above > 1):
+        raise ValueError(f"restart_above: expected a finite factor above 1 (such as 2.0) or None, got {restart_above!r}.")
     x = init.detach().clone().requires_grad_(True)
     optimiser = TwoLoopLBFGS(x, history_size=history_size, lr=1.0)  # torch.optim.LBFGS's iteration, step for step
     last: dict[str, torch.Tensor] = {}
+    lowest = [math.inf]  # the lowest loss evaluated so far, and (below) its image
+    best = x.detach().clone() if restart_above is not None else None
 
     def closure() -> torch.Tensor:
         optimiser.zero_grad()
@@ -135,6 +147,9 @@ def run_lbfgs(
         if not bool(torch.isfinite(total)):
             raise _NonFinite
         good.copy_(x.detach())  # the last image whose loss was finite
+        if best is not None and float(total.detach()) < lowest[0]:
+            lowest[0] = float(total)
+            best.copy_(x.detach())
         total.backward()
         last.clear()
         last.update({k: v.detach() for k, v in terms.items()})
@@ -162,6 +177,12 @@ def run_lbfgs(
                 break
             losses = {k: float(v) for k, v in last.items()}
             totals.append(losses["total"])
+            if best is not None and losses["total"] > restart_above * lowest[0]:
+                with torch.no_grad():
+                    x.copy_(best)
+                optimiser = TwoLoopLBFGS(x, history_size=history_size, lr=1.0)
+                if restarts is not None:
+                    restarts.append((stage, step, losses["total"], lowest[0]))
             if history is not None:
                 history.append({"stage": stage, "step": step, **losses})
             if bar is not None:

@@ -108,8 +108,12 @@ class Preset:
     tol_change : float or None
         Default early stop on convergence (see :func:`photostyle.optimize.run_lbfgs`).
     precision : {"auto", "float32", "bfloat16"}
-        The dtype the VGG-19 runs in: ``"auto"`` is bfloat16 where the device computes it natively
+        The dtype the VGG-19 runs in: ``"auto"`` is bfloat16 where the device computes it faster
         (:func:`photostyle.encoders.native_low_precision`), else float32.
+    restart_above : float or None
+        Where an evaluated loss exceeds this multiple of the lowest one of its level, L-BFGS goes back to
+        the image of that lowest loss with an empty history (see :func:`photostyle.optimize.run_lbfgs`).
+        None: never (Luan et al.'s plain iteration).
     note : str
         Where the numbers come from.
     """
@@ -124,6 +128,7 @@ class Preset:
     history_size: int = 100
     tol_change: float | None = None
     precision: PrecisionName = "float32"
+    restart_above: float | None = None
     note: str = ""
     layers: tuple[str, ...] = field(init=False)
 
@@ -203,6 +208,10 @@ PRESETS: dict[str, Preset] = {
         size=512,
         init="colour",
         precision="auto",
+        # L-BFGS without line search can step far uphill: on DPST pair 31 (one thread) the loss of level 2
+        # went from 8.1e4 to 1.4e9 at iteration 56 and ended at 8.2e5, ten times its lowest, and the result
+        # lost 0.21 of edge SSIM; a rise to twice the lowest never happened in the levels that went well
+        restart_above=2.0,
         note="schedule from benchmarks/bench_fast.py; weights from benchmarks/sweep_weights.py at 350 px",
     ),
     # Layers up to relu3_1 only: runs with partial weights (../shared/weights ends at conv3_1) and is

@@ -59,6 +59,9 @@ class TransferResult:
     warnings
         What looks wrong with the result (a level whose loss barely moved, no optimisation at all),
         also given as ``UserWarning``.
+    restarts
+        ``(level, iteration, loss, lowest)`` for each time L-BFGS went back to its level's best image
+        after a step far uphill (the preset's ``restart_above``; ``fast`` only).
     """
 
     image: Image.Image
@@ -76,6 +79,7 @@ class TransferResult:
     network: dict[str, str] = field(default_factory=dict)
     label_names: dict[int, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    restarts: list[tuple[str, int, float, float]] = field(default_factory=list)
 
     def mask_overlay(self, which: Literal["content", "style"] = "content", *, alpha: float = 0.5,
                      image: torch.Tensor | None = None) -> Image.Image:

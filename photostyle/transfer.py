@@ -303,8 +303,10 @@ def transfer(
     stages: dict[str, torch.Tensor] = {}
     stops: list[Stop] = []
     notes: list[str] = []
+    restarts: list[tuple[str, int, float, float]] = []
     common = dict(history_size=preset.history_size, callback=callback, progress=progress,
-                  tol_change=tol_change, snapshot_every=snapshot_every, history=history, snapshots=snapshots)
+                  tol_change=tol_change, snapshot_every=snapshot_every, history=history, snapshots=snapshots,
+                  restart_above=preset.restart_above, restarts=restarts)
     work_hw, style_hw = tuple(content_work.shape[-2:]), tuple(style_work.shape[-2:])
     shapes = level_shapes(work_hw, preset.levels)
     objectives: dict[tuple[int, int], tuple[StyleObjective, torch.Tensor, torch.Tensor]] = {}
@@ -399,7 +401,7 @@ def transfer(
         stopped="; ".join(str(s) for s in stops) or None, preset=preset, stops=stops, weights=loss_weights,
         network={"layout": str(getattr(encoder, "layout", "?")), "source": str(getattr(encoder, "source", "?")),
                  "precision": str(compute_dtype or content_work.dtype).replace("torch.", "")},
-        label_names=dict(masks.names) if masks is not None else {}, warnings=notes,
+        label_names=dict(masks.names) if masks is not None else {}, warnings=notes, restarts=restarts,
     )
     if metrics:
         from . import metrics as _metrics

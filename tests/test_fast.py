@@ -330,3 +330,26 @@ def test_precision_errors(random_full):
     own = transfer(content, content, precision="auto", encoder=Plain(), num_steps=(1, 1, 1), progress=False,
                    init="content")
     assert own.network["precision"] == "float32"  # auto: the user's encoder runs in its own dtype
+
+
+def test_fast_preset_restarts_lbfgs_and_the_result_says_where(monkeypatch, random_full):
+    import sys
+
+    transfer_module = sys.modules["photostyle.transfer"]  # the module (the package exports the function)
+
+    assert PRESETS["fast"].restart_above == 2.0
+    assert PRESETS["paper"].restart_above is None and PRESETS["lite"].restart_above is None  # Luan's iteration
+    seen = []
+    real = transfer_module.run_lbfgs
+
+    def spy(objective, init, **options):
+        seen.append(options["restart_above"])
+        options["restarts"].append((options["stage"], 1, 3.0, 1.0))  # as run_lbfgs records one
+        return real(objective, init, **options)
+
+    monkeypatch.setattr(transfer_module, "run_lbfgs", spy)
+    content = torch.rand(1, 3, 24, 32)
+    result = transfer(content, content, preset="fast", num_steps=(1, 1, 1), encoder=random_full,
+                      progress=False, init="content")
+    assert seen == [2.0, 2.0, 2.0]
+    assert result.restarts == [("level1", 1, 3.0, 1.0), ("level2", 1, 3.0, 1.0), ("level3", 1, 3.0, 1.0)]

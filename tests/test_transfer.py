@@ -145,6 +145,40 @@ def test_lbfgs_reaches_the_minimum_of_a_quadratic():
     assert str(stopped).startswith("stage: converged at iteration")
 
 
+def test_restart_above_guards_lbfgs_against_its_steps_far_uphill():
+    """Without line search, L-BFGS on a pseudo-Huber loss (curvature vanishing far from the minimum)
+    overshoots without end; restart_above sends it back to its best image with an empty history."""
+    torch.manual_seed(0)
+    target = torch.rand(1, 3, 4, 4)
+
+    def objective(x):
+        return {"total": torch.sqrt(1 + ((x - target) * 10) ** 2).sum()}
+
+    init = torch.full((1, 3, 4, 4), 3.0)
+    start = float(objective(init)["total"])
+    plain, _ = run_lbfgs(objective, init, num_steps=30, progress=False)
+    assert float(objective(plain)["total"]) > 1e10 * start  # the failure it guards against
+    history, restarts = [], []
+    guarded, stopped = run_lbfgs(objective, init, num_steps=30, progress=False, history=history,
+                                 restart_above=2.0, restarts=restarts)
+    assert stopped is None
+    assert float(objective(guarded)["total"]) < start
+    assert restarts and all(stage == "stage" and loss > 2.0 * lowest for stage, _, loss, lowest in restarts)
+    steps = [step for _, step, _, _ in restarts]
+    first = steps[0]
+    assert history[first - 1]["total"] == restarts[0][2]  # the iteration that went uphill
+    assert restarts[0][3] == min(h["total"] for h in history[:first])  # measured against the lowest before it
+    assert history[first]["total"] == restarts[0][3]  # and the next one starts again from that image
+    # where nothing goes uphill the guard changes nothing: the same iterates, bit for bit
+    quadratic = lambda x: {"total": ((x - target) ** 2).sum()}  # noqa: E731
+    a, _ = run_lbfgs(quadratic, torch.zeros(1, 3, 4, 4), num_steps=6, progress=False)
+    b, _ = run_lbfgs(quadratic, torch.zeros(1, 3, 4, 4), num_steps=6, progress=False, restart_above=2.0)
+    assert torch.equal(a, b)
+    for bad in (1.0, 0.5, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match=r"restart_above: expected a finite factor above 1 \(such as 2.0\) or None"):
+            run_lbfgs(quadratic, init, num_steps=1, progress=False, restart_above=bad)
+
+
 def test_paper_preset_with_full_random_weights(tmp_path):
     """The paper's layers (relu4_2, relu5_1) through the real loading code with a Caffe-layout file."""
     from ._vgg_files import write_caffe_vgg19
