@@ -66,8 +66,11 @@ def run_pairs(pairs, *, preset: str, work_size: int | None, judge_size: int, ste
         print(f"| {i} | {ours['style_distance']:.3g} / {paper['style_distance']:.3g} | "
               f"{ours['matting_energy']:.3g} / {paper['matting_energy']:.3g} | "
               f"{ours['edge_ssim']:.3f} / {paper['edge_ssim']:.3f} | {mark} | {seconds:.0f} s |", flush=True)
+        for level, step, loss, lowest in result.restarts:  # the fast preset's guard (restart_above)
+            print(f"  pair {i}: L-BFGS went back to its best image at {level} iteration {step} "
+                  f"(loss {loss:.3g}, lowest {lowest:.3g})", flush=True)
         rows.append({"pair": i, "ours": ours, "paper": paper, "beats": b, "seconds": seconds,
-                     "timings": dict(result.timings)})
+                     "timings": dict(result.timings), "restarts": [list(r) for r in result.restarts]})
     n = len(rows)
     wins = {k: sum(r["beats"][k] for r in rows) for k in MEASURES}
     wins["all"] = sum(all(r["beats"].values()) for r in rows)

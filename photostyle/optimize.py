@@ -124,7 +124,9 @@ def run_lbfgs(
         A guard against L-BFGS's occasional step far uphill (there is no line search): when an
         iteration's loss exceeds this multiple of the lowest loss so far, the image goes back to the one
         of that lowest loss and L-BFGS starts again with an empty history (its first step is short).
-        Each such restart appends ``(stage, step, loss, lowest)`` to ``restarts``. None: never.
+        Each such restart appends ``(stage, step, loss, lowest)`` to ``restarts``. For losses that are
+        positive (as every term of the style objective is); while the lowest is not, it never acts. None:
+        never.
 
     Returns
     -------
@@ -147,9 +149,11 @@ def run_lbfgs(
         if not bool(torch.isfinite(total)):
             raise _NonFinite
         good.copy_(x.detach())  # the last image whose loss was finite
-        if best is not None and float(total.detach()) < lowest[0]:
-            lowest[0] = float(total)
-            best.copy_(x.detach())
+        if best is not None:
+            value = float(total.detach())
+            if value < lowest[0]:
+                lowest[0] = value
+                best.copy_(x.detach())
         total.backward()
         last.clear()
         last.update({k: v.detach() for k, v in terms.items()})
@@ -177,7 +181,7 @@ def run_lbfgs(
                 break
             losses = {k: float(v) for k, v in last.items()}
             totals.append(losses["total"])
-            if best is not None and losses["total"] > restart_above * lowest[0]:
+            if best is not None and 0 < lowest[0] and losses["total"] > restart_above * lowest[0]:
                 with torch.no_grad():
                     x.copy_(best)
                 optimiser = TwoLoopLBFGS(x, history_size=history_size, lr=1.0)
