@@ -118,7 +118,7 @@ def run_one(preset_name: str, steps: int, device_name: str, precision: str | Non
              "auto": native_low_precision(device) or torch.float32}[precision]
     out: dict = {"preset": preset_name, "device": str(device), "size": list(content.shape[-2:]),
                  "labels": len(ids), "weights": weights_note, "threads": torch.get_num_threads(),
-                 "precision": str(dtype or torch.float32).replace("torch.", "")}
+                 "precision": str(dtype).replace("torch.", "")}
 
     # Laplacian build (CPU, scipy) and transfer to the device.
     content_np = content[0].permute(1, 2, 0).cpu().double().numpy()

@@ -106,19 +106,13 @@ class _MaskedStyle(torch.autograd.Function):
         # the soft tail of the pixels (a view): P = g ⊙ v there, P = g on the hard pixels
         tail = (lambda t: t[:, n_hard:]) if pixels_first else (lambda t: t[:, :, n_hard:])
         factor = soft[:, None] if pixels_first else soft
-        if gram_dtype == gathered.dtype:
-            # P in place of the gathered copy (or of the features themselves where nothing was gathered:
-            # then there is no soft tail); the backward takes P and multiplies its result by v once more
-            picked = saved = gathered
-            if index is not None:
-                tail(picked).mul_(factor)
-            ctx.soft_factor = soft
-        else:  # bfloat16 features, float32 Grams: P in float32; the backward takes g and v²
-            picked = gathered.to(gram_dtype)
-            if index is not None:
-                tail(picked).mul_(factor)
-            saved = gathered
-            ctx.soft_factor = soft * soft
+        # P in place of the gathered copy (or of the features themselves where nothing was gathered: then
+        # there is no soft tail), or a float32 copy for the Grams of bfloat16 features
+        picked = gathered if gram_dtype == gathered.dtype else gathered.to(gram_dtype)
+        if index is not None:
+            tail(picked).mul_(factor)
+        # the backward takes P and multiplies its result by v once more, or (P is a copy) g and v²
+        saved, ctx.soft_factor = (picked, soft) if picked is gathered else (gathered, soft * soft)
         diffs = []
         total = soft.new_zeros(())
         for slot, (ranges, scale) in enumerate(zip(slices, scales)):
