@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._grams import _gram, _MaskedStyle
+from ._grams import _gram, _MaskedStyle, _MeanSquare
 from .masks import mask_pyramid
 
 if TYPE_CHECKING:
@@ -97,7 +97,7 @@ def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
             f"content_loss: features {tuple(features.shape)} and target {tuple(target.shape)} differ; "
             "both must come from the same layer at the same image size."
         )
-    return F.mse_loss(features, target)
+    return _MeanSquare.apply(features, target)
 
 
 def style_loss(features: torch.Tensor, target_gram: torch.Tensor) -> torch.Tensor:
@@ -185,10 +185,21 @@ class ContentLoss(nn.Module):
     def __init__(self, target: torch.Tensor, *, weight: float = 1.0):
         super().__init__()
         self.register_buffer("target", target.detach().clone())
+        # the target in the channels-last layout of the network's compute copy, made on first use: the
+        # difference of two layouts runs over strides (relu4_2 of a 700-px photo: see _MeanSquare)
+        self.register_buffer("_target_channels_last", None, persistent=False)
         self.weight = float(weight)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.weight * content_loss(features, self.target)
+        target = self.target
+        if (features.dim() == 4 and not features.is_contiguous()
+                and features.is_contiguous(memory_format=torch.channels_last)
+                and not target.is_contiguous(memory_format=torch.channels_last)):
+            cached = self._target_channels_last
+            if cached is None or cached.dtype != target.dtype or cached.device != target.device or cached.shape != target.shape:
+                cached = self._target_channels_last = target.contiguous(memory_format=torch.channels_last)
+            target = cached
+        return self.weight * content_loss(features, target)
 
 
 class MaskedStyleLoss(nn.Module):
@@ -215,28 +226,36 @@ class MaskedStyleLoss(nn.Module):
         self._means = [float(m) for m in flat.mean(dim=1)]
         self._labels = [index for index, mean in enumerate(self._means) if mean > 0]
         # each label's support split into hard pixels (mask value 1, in no other label's support: gathered
-        # without a multiply, their gradient scattered back by a copy) and soft ones (edges, shared pixels)
+        # without a multiply, their gradient scattered back by a copy) and soft ones (edges, shared pixels),
+        # laid out label by label: (start, mid, end) of each in the gather index
         kept = flat[self._labels] if self._labels else flat[:0]
         shared = (kept > 0).sum(dim=0) > 1
         hard = [torch.nonzero((kept[slot] == 1) & ~shared).flatten() for slot in range(len(self._labels))]
         soft = [torch.nonzero((kept[slot] > 0) & ((kept[slot] != 1) | shared)).flatten()
                 for slot in range(len(self._labels))]
-        sizes = [part.numel() for part in hard + soft]
-        ends = torch.tensor([0] + sizes).cumsum(0).tolist()
         count = len(self._labels)
-        self._slices = [((ends[slot], ends[slot + 1]), (ends[count + slot], ends[count + slot + 1])) for slot in range(count)]
-        self._n_hard = ends[count]
+        self._slices, end = [], 0
+        for slot in range(count):
+            start, mid, end = end, end + hard[slot].numel(), end + hard[slot].numel() + soft[slot].numel()
+            self._slices.append((start, mid, end))
+        self.n_hard = sum(part.numel() for part in hard)
         empty = torch.zeros(0, dtype=torch.long, device=flat.device)
-        index = torch.cat(hard + soft) if count else empty
+        index = torch.cat([part for slot in range(count) for part in (hard[slot], soft[slot])]) if count else empty
         self.register_buffer("_index", index, persistent=False)
-        self.register_buffer("_soft", torch.cat([kept[slot, part] for slot, part in enumerate(soft)]) if count
-                             else flat.new_zeros(0), persistent=False)
-        self.register_buffer("_targets", self.target_grams[self._labels], persistent=False)  # (L', C, C)
+        # the mask value at each position of the index (1 on the hard pixels)
+        self.register_buffer("_factor", torch.cat([kept[slot, part] for slot in range(count) for part in (hard[slot], soft[slot])])
+                             if count else flat.new_zeros(0), persistent=False)
+        # the targets' symmetric parts (L', C, C), and the squared norms of what is left (zero for Grams):
+        # a Gram G is symmetric, so ‖G − T‖² = ‖G − S‖² + ‖T − S‖² and the gradient is 2 (G − S)
+        targets = self.target_grams[self._labels]
+        symmetric = (targets + targets.transpose(-1, -2)) / 2
+        self.register_buffer("_targets", symmetric, persistent=False)
+        self.register_buffer("_offsets", (targets - symmetric).pow(2).sum(dim=(-1, -2)), persistent=False)
         # every pixel in some support: the soft pixels, each once, are all the backward must zero
         covers = count > 0 and bool((kept > 0).any(dim=0).all())
         self.register_buffer("_soft_once", torch.unique(torch.cat(soft)) if covers else None, persistent=False)
         # one label over every pixel with a mask of ones (no masks): the features are used as they are
-        self._whole = count == 1 and self._n_hard == flat.shape[1]
+        self._whole = count == 1 and self.n_hard == flat.shape[1]
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         _check_features("features", features)
@@ -252,8 +271,9 @@ class MaskedStyleLoss(nn.Module):
         scales = [1.0 / (c * h * w * self._means[label]) for label in self._labels]
         weights = [self._means[label] for label in self._labels]
         dtype = torch.promote_types(features.dtype, self._targets.dtype)  # bfloat16 features: float32 Grams
-        total = _MaskedStyle.apply(features, None if self._whole else self._index, self._soft.to(dtype),
-                                   self._n_hard, self._soft_once, self._slices, scales, weights, self._targets.to(dtype))
+        total = _MaskedStyle.apply(features, None if self._whole else self._index, self._factor.to(dtype),
+                                   self._soft_once, self._slices, scales, weights, self._targets.to(dtype),
+                                   self._offsets.to(dtype))
         return self.weight * total
 
 

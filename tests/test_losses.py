@@ -120,15 +120,20 @@ def test_masked_style_module_uses_mask_supports_and_equals_the_function():
     module = MaskedStyleLoss(targets, masks, weight=3.0)
     # the empty label is left out; each other label is gathered over its support only (soft borders included)
     assert module._labels == [0, 1, 2]
-    sizes = [sum(end - start for start, end in ranges) for ranges in module._slices]
+    sizes = [end - start for start, _, end in module._slices]
     assert sizes == [120, int((masks[1] > 0).sum()), int((masks[2] > 0).sum())]
     assert 40 < sizes[1] < 120 and 20 < sizes[2] < 120
     # hard pixels (gathered without a multiply, copied back): value 1 in one support only, here the
     # pixels of label 0 that no soft border of labels 1 and 2 reaches
     alone = ((masks[:3] > 0).sum(0) == 1) & (masks[0] == 1)
-    assert module._n_hard == int(alone.sum()) and 0 < module._n_hard < 120
+    assert module.n_hard == int(alone.sum()) and 0 < module.n_hard < 120
     assert torch.equal(module._soft_once, torch.nonzero(~alone.flatten()).flatten())  # every pixel is covered
-    assert module._slices[0][0] == (0, module._n_hard) and module._slices[1][0] == module._slices[2][0] == (module._n_hard,) * 2
+    # label by label, each its hard pixels then its soft ones; labels 1 and 2 have no hard pixels here
+    assert module._slices[0][:2] == (0, module.n_hard) and module._slices[0][2] == 120
+    assert [s[1] - s[0] for s in module._slices[1:]] == [0, 0] and module._slices[1][0] == 120
+    assert module._slices[2][0] == module._slices[1][2] and module._slices[2][2] == module._index.numel()
+    assert torch.equal(module._index[:module.n_hard], torch.nonzero(alone.flatten()).flatten())
+    assert torch.equal(module._factor, torch.cat([masks[i].flatten()[module._index[s:e]] for i, (s, _, e) in enumerate(module._slices)]))
     value = module(f)
     expected = 3.0 * masked_style_loss(f, targets, masks)
     assert torch.allclose(value, expected, rtol=1e-12)
@@ -231,8 +236,9 @@ def test_masked_style_hard_and_soft_pixels_equal_the_function(case, channels_las
     module = MaskedStyleLoss(targets, masks, weight=2.0)
     n = masks.shape[1] * masks.shape[2]
     alone = ((masks > 0).sum(0) == 1) & (masks.max(dim=0).values == 1)
-    assert module._n_hard == int(alone.sum()) and (module._soft_once is not None) is (case != "uncovered")
-    assert module._n_hard == (n if case == "hard" else module._n_hard) and 0 < module._n_hard
+    assert module.n_hard == int(alone.sum()) and (module._soft_once is not None) is (case != "uncovered")
+    assert module.n_hard == (n if case == "hard" else module.n_hard) and 0 < module.n_hard
+    assert all(s > 0 and e > m for s, m, e in module._slices[1:]) or case == "hard"  # hard and soft ranges interleave
     f = torch.rand(1, 6, 9, 11, dtype=torch.float64)
     if channels_last:
         f = f.contiguous(memory_format=torch.channels_last)
@@ -268,22 +274,57 @@ def test_masked_style_on_channels_last_features_equals_the_contiguous_path():
     assert gradcheck(lambda x: module(x), (g,))
 
 
-def test_masked_style_on_bfloat16_features_computes_the_grams_in_float32():
+def test_masked_style_on_bfloat16_features_keeps_them_and_sums_in_float32():
+    """bfloat16 features (what the bfloat16 network returns) are multiplied as they are; the Grams, the loss
+    and its arithmetic are float32, and the gradient goes back in bfloat16."""
     torch.manual_seed(8)
     masks = _soft_masks(12, 10).float()
-    features = torch.rand(1, 8, 12, 10).bfloat16()  # what the bfloat16 network returns
-    exact = features.float().requires_grad_(True)  # the same values in float32
+    features = torch.rand(1, 8, 12, 10).bfloat16()
+    exact = features.double().requires_grad_(True)  # the same values in float64
     targets = style_targets(torch.rand(1, 8, 12, 10), masks)
     module = MaskedStyleLoss(targets, masks)
     low = features.contiguous(memory_format=torch.channels_last).requires_grad_(True)
     value = module(low)
-    reference = module(exact)
+    reference = MaskedStyleLoss(targets.double(), masks.double())(exact)
     assert value.dtype == torch.float32
-    assert float(value) == pytest.approx(float(reference), rel=1e-6)  # float32 Grams of the same values
+    # 120 pixels: one bfloat16 product per label, its (C, C) output rounded once (about 1e-3 an entry)
+    error = abs(float(value.detach()) - float(reference.detach())) / float(reference.detach())
+    assert 1e-7 < error < 3e-3
     (g_low,) = torch.autograd.grad(value, low)
     (g_ref,) = torch.autograd.grad(reference, exact)
-    assert g_low.dtype == torch.bfloat16  # the gradient goes on into the bfloat16 network as it is
-    assert float((g_low.float() - g_ref).norm() / g_ref.norm()) < 1e-2  # bfloat16 rounding of the product
+    assert g_low.dtype == torch.bfloat16 and g_low.is_contiguous(memory_format=torch.channels_last)
+    assert float((g_low.double() - g_ref).norm() / g_ref.norm()) < 1e-2
+
+
+@pytest.mark.parametrize("pixels_first", [False, True])
+def test_bfloat16_grams_are_summed_over_chunks_in_float32(pixels_first):
+    """A bfloat16 product rounds its (C, C) output to bfloat16 once; over chunks of GRAM_CHUNK_PIXELS
+    pixels summed in float32 the error falls as 1 / sqrt(chunks). 23 chunks and a remainder here."""
+    from photostyle._grams import GRAM_CHUNK_PIXELS, _gram_into
+
+    assert GRAM_CHUNK_PIXELS == 2048
+    torch.manual_seed(13)
+    n, c = 23 * 2048 + 777, 32
+    pixels = torch.rand(2, n, c).bfloat16()  # relu-like: non-negative
+    part = pixels if pixels_first else pixels.transpose(1, 2).contiguous()
+    exact = torch.bmm(pixels.double().transpose(1, 2), pixels.double())
+    out = torch.empty(2, c, c)
+    _gram_into(out, part, pixels_first)
+    once = torch.bmm(pixels.transpose(1, 2), pixels).double()  # one product, rounded once
+    error = float((out.double() - exact).norm() / exact.norm())
+    error_once = float((once - exact).norm() / exact.norm())
+    assert 5e-4 < error_once < 3e-3
+    assert error < error_once / 3  # sqrt(23) ≈ 4.8; leaving out the 777 remaining pixels would be 1.6 %
+    assert float((out[1].double() - exact[1]).norm() / exact[1].norm()) < error_once / 3  # each batch item
+    # float32 features: one float32 product, as it is
+    _gram_into(out, part.float(), pixels_first)
+    assert float((out.double() - exact).norm() / exact.norm()) < 1e-6
+    # a deep layer (16 C pixels a chunk): 512 channels over 6,000 pixels is a single product
+    deep = torch.rand(1, 6000, 512).bfloat16()
+    big = torch.empty(1, 512, 512)
+    _gram_into(big, deep if pixels_first else deep.transpose(1, 2).contiguous(), pixels_first)
+    deep_exact = torch.bmm(deep.double().transpose(1, 2), deep.double())
+    assert 5e-4 < float((big.double() - deep_exact).norm() / deep_exact.norm()) < 3e-3  # rounded once
 
 
 @pytest.mark.parametrize("channels_last", [False, True])
@@ -308,32 +349,6 @@ def test_masked_style_without_masks_uses_the_features_as_they_are(channels_last)
     assert not MaskedStyleLoss(targets, soft)._whole  # a soft value somewhere: gathered and weighted as usual
 
 
-def test_masked_style_forms_deep_bfloat16_grams_in_bfloat16_and_shallow_ones_in_float32():
-    """From LOW_PRECISION_GRAM_CHANNELS channels on, the forward Grams of bfloat16 features are bfloat16
-    products (output rounded to bfloat16, about 1e-3 an entry); below it they are float32 products of the
-    same values. The loss stays float32 and close to the float32 one either way."""
-    from photostyle._grams import LOW_PRECISION_GRAM_CHANNELS
-
-    assert LOW_PRECISION_GRAM_CHANNELS == 256  # relu3_1 ... relu5_1 of VGG-19; relu1_1, relu2_1 in float32
-    torch.manual_seed(10)
-    masks = _soft_masks(12, 10).float()
-    for channels, rel in ((128, 1e-6), (256, 3e-3)):
-        features = torch.rand(1, channels, 12, 10).bfloat16().contiguous(memory_format=torch.channels_last)
-        targets = style_targets(torch.rand(1, channels, 12, 10), masks)
-        module = MaskedStyleLoss(targets, masks)
-        low = features.clone().requires_grad_(True)
-        exact = features.float().requires_grad_(True)
-        value, reference = module(low), module(exact)
-        assert value.dtype == torch.float32
-        error = abs(float(value) - float(reference)) / float(reference)
-        assert error < rel
-        if channels >= LOW_PRECISION_GRAM_CHANNELS:
-            assert error > 1e-7  # the bfloat16 product did run: its rounding shows
-        (g_low,) = torch.autograd.grad(value, low)
-        (g_ref,) = torch.autograd.grad(reference, exact)
-        assert float((g_low.float() - g_ref).norm() / g_ref.norm()) < 1e-2
-
-
 def test_masked_style_without_masks_on_deep_bfloat16_features_is_close_to_float32():
     """The whole-image label (no gather) takes the bfloat16 product directly at 256 channels."""
     torch.manual_seed(11)
@@ -350,3 +365,48 @@ def test_masked_style_without_masks_on_deep_bfloat16_features_is_close_to_float3
     (g_ref,) = torch.autograd.grad(reference, exact)
     assert g_low.is_contiguous(memory_format=torch.channels_last)
     assert float((g_low.float() - g_ref).norm() / g_ref.norm()) < 1e-2
+
+
+def test_content_loss_equals_mse_with_its_gradients_and_double_backward():
+    """content_loss is F.mse_loss with the gradient written out (_MeanSquare): the same value and
+    gradients for both arguments, double backward included."""
+    torch.manual_seed(14)
+    a = torch.rand(1, 4, 5, 6, dtype=torch.float64, requires_grad=True)
+    b = torch.rand(1, 4, 5, 6, dtype=torch.float64, requires_grad=True)
+    value = content_loss(a, b)
+    expected = torch.nn.functional.mse_loss(a, b)
+    assert torch.allclose(value, expected, rtol=1e-14)
+    grads = torch.autograd.grad(value, (a, b))
+    reference = torch.autograd.grad(expected, (a, b))
+    assert all(torch.allclose(g, r, rtol=1e-13) for g, r in zip(grads, reference))
+    assert gradcheck(content_loss, (a, b)) and gradgradcheck(content_loss, (a, b))
+    # bfloat16 features against a float32 target: a float32 loss, the gradient in the features' dtype
+    low = a.detach().bfloat16().requires_grad_(True)
+    value = content_loss(low, b.detach().float())
+    assert value.dtype == torch.float32
+    (g_low,) = torch.autograd.grad(value, low)
+    assert g_low.dtype == torch.bfloat16
+
+
+def test_content_module_meets_channels_last_features_in_their_layout():
+    """The network's compute copy hands channels-last features over; ContentLoss compares them with a
+    channels-last copy of its target, made once, and gives the same value and gradient."""
+    torch.manual_seed(15)
+    target = torch.rand(1, 8, 6, 7, dtype=torch.float64)
+    module = ContentLoss(target, weight=3.0)
+    f = torch.rand(1, 8, 6, 7, dtype=torch.float64)
+    plain = f.clone().requires_grad_(True)
+    last = f.contiguous(memory_format=torch.channels_last).requires_grad_(True)
+    v_plain, v_last = module(plain), module(last)
+    assert module._target_channels_last is not None
+    assert module._target_channels_last.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(module._target_channels_last, target)
+    kept = module._target_channels_last
+    assert float(v_last) == pytest.approx(float(v_plain), rel=1e-14)
+    assert float(v_plain) == pytest.approx(3.0 * float(torch.nn.functional.mse_loss(f, target)), rel=1e-14)
+    (g_plain,) = torch.autograd.grad(v_plain, plain)
+    (g_last,) = torch.autograd.grad(module(last), last)
+    assert module._target_channels_last is kept  # made once
+    assert g_last.is_contiguous(memory_format=torch.channels_last)
+    assert torch.allclose(g_last, g_plain, rtol=1e-14)
+    assert "_target_channels_last" not in module.state_dict()
