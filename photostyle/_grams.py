@@ -129,11 +129,11 @@ class _MaskedStyle(torch.autograd.Function):
     only). The features ``g`` are gathered once, ``P = g ⊙ v`` (only the soft parts are multiplied: ``v = 1``
     elsewhere), ``G_l = scale_l · P_l P_lᵀ`` over label ``l``'s range, ``targets`` holds ``T_l`` and
     ``weights`` the ``w_l``. The backward is written out: ``dG_l = 2 w_l (G_l − T_l) / numel(G_l)`` and
-    ``dg_l = scale_l ((dG_l + dG_lᵀ) P_l) ⊙ v``, where ``dG_l + dG_lᵀ`` is twice ``dG_l`` because ``targets``
-    holds the symmetric parts ``S_l = (T_l + T_lᵀ) / 2`` (a Gram is symmetric: ``‖G − T‖² = ‖G − S‖² +
-    ‖T − S‖²``, the last term in ``offsets``, zero for the Grams of a style image), all labels into one buffer, scattered back: the hard pixels
-    by copies (``index_copy_``, about 5x faster than the accumulating ``index_add_`` on one thread), the
-    soft ones by sums. Where the supports cover every pixel, ``soft_once`` holds the soft pixels (each
+    ``dg_l = scale_l ((dG_l + dG_lᵀ) P_l) ⊙ v``, where ``dG_l + dG_lᵀ`` is twice ``dG_l`` because
+    ``targets`` holds the symmetric parts ``S_l = (T_l + T_lᵀ) / 2`` (a Gram is symmetric, so
+    ``‖G − T‖² = ‖G − S‖² + ‖T − S‖²``, the last term in ``offsets``, zero for the Grams of a style
+    image). All labels go into one buffer, scattered back: the hard pixels by copies (``index_copy_``,
+    about 5x faster than the accumulating ``index_add_`` on one thread), the soft ones by sums. Where the supports cover every pixel, ``soft_once`` holds the soft pixels (each
     once): the buffer the gradient is scattered into then needs zeros only there, not a fill of the
     whole layer (94 MB at relu1_1 of a 700-px photo in float32); otherwise ``soft_once`` is None. One
     range per label means one product per label each way; the labels' Grams and residuals are stacked,

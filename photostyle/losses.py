@@ -188,6 +188,7 @@ class ContentLoss(nn.Module):
         # the target in the channels-last layout of the network's compute copy, made on first use: the
         # difference of two layouts runs over strides (relu4_2 of a 700-px photo: see _MeanSquare)
         self.register_buffer("_target_channels_last", None, persistent=False)
+        self._cached_version = -1
         self.weight = float(weight)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
@@ -196,8 +197,11 @@ class ContentLoss(nn.Module):
                 and features.is_contiguous(memory_format=torch.channels_last)
                 and not target.is_contiguous(memory_format=torch.channels_last)):
             cached = self._target_channels_last
-            if cached is None or cached.dtype != target.dtype or cached.device != target.device or cached.shape != target.shape:
+            if (cached is None or cached.dtype != target.dtype or cached.device != target.device
+                    or cached.shape != target.shape or self._cached_version != target._version):
+                # (made again after any in-place change of the target, e.g. load_state_dict)
                 cached = self._target_channels_last = target.contiguous(memory_format=torch.channels_last)
+                self._cached_version = target._version
             target = cached
         return self.weight * content_loss(features, target)
 

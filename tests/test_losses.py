@@ -410,3 +410,7 @@ def test_content_module_meets_channels_last_features_in_their_layout():
     assert g_last.is_contiguous(memory_format=torch.channels_last)
     assert torch.allclose(g_last, g_plain, rtol=1e-14)
     assert "_target_channels_last" not in module.state_dict()
+    # a new target loaded in place is seen: the copy is made again
+    module.load_state_dict({"target": target * 2})
+    assert float(module(last)) == pytest.approx(3.0 * float(torch.nn.functional.mse_loss(f, target * 2)), rel=1e-14)
+    assert torch.equal(module._target_channels_last, target * 2)
