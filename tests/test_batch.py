@@ -146,7 +146,7 @@ def test_records_resume_and_changes(photos, opts, tmp_path):
     assert rec["inputs"]["style"]["sha256"] == hashlib.sha256((photos / "style.png").read_bytes()).hexdigest()
     assert set(rec["metrics"]) == {"style_distance", "matting_energy", "edge_ssim"}
     assert all(np.isfinite(v) for v in rec["metrics"].values())
-    assert rec["network"] == {"layout": "normalised", "source": opts["weights"], "precision": "float32"}
+    assert rec["network"] == {"layout": "normalised", "source": str(Path(opts["weights"]).resolve()), "precision": "float32"}
     assert rec["settings"]["num_steps"] == 2 and rec["settings"]["work_size"] == 32 and rec["settings"]["seed"] == 612
     assert rec["timings"]["total"] > 0 and rec["size"] == [48, 40] and rec["error"] is None
     with Image.open(out / "p0.png") as im:
