@@ -53,8 +53,9 @@ class _MeanSquare(torch.autograd.Function):
 
     ``F.mse_loss``'s CPU backward runs elementwise at a fraction of memory speed on channels-last
     features: the content term at relu4_2 of a 700-px photo (512 x 66 x 88, the cast from bfloat16
-    included), forward + backward 45 ms against 14 ms here with a channels-last target (one thread). The backward recomputes ``a − b`` from the inputs with differentiable operations, so
-    double backward still works.
+    included), forward + backward 45 ms against 14 ms here with a channels-last target (one thread).
+    The backward recomputes ``a − b`` from the inputs with differentiable operations, so double
+    backward still works.
     """
 
     @staticmethod
@@ -119,6 +120,19 @@ def _rows(t: torch.Tensor) -> torch.Tensor:
     return t.view(torch.int64)
 
 
+def _soft_parts(t: torch.Tensor, factor: torch.Tensor, slices, axis: int) -> list:
+    """Multiply each label's soft part of ``t`` (gathered pixels along ``axis``) in place by its mask
+    values, ``factor`` at the same positions; returns ``(mid, end, part)`` for each non-empty part."""
+    values = factor.to(t.dtype)
+    parts = []
+    for _, mid, end in slices:
+        if end > mid:
+            part = t.narrow(axis, mid, end - mid)
+            part.mul_(values[mid:end, None] if axis == 1 else values[mid:end])
+            parts.append((mid, end, part))
+    return parts
+
+
 class _MaskedStyle(torch.autograd.Function):
     """The masked style term of one layer, ``Σ_l w_l · mean((G_l − T_l)²)``, forward and backward in one.
 
@@ -168,10 +182,7 @@ class _MaskedStyle(torch.autograd.Function):
             picked = picked.to(dtype)
         axis = 1 if pixels_first else 2
         if index is not None:  # P = g ⊙ v in place of the gathered copy: only the soft parts are multiplied
-            values = factor.to(picked.dtype)
-            for _, mid, end in slices:
-                if end > mid:
-                    picked.narrow(axis, mid, end - mid).mul_(values[mid:end, None] if pixels_first else values[mid:end])
+            _soft_parts(picked, factor, slices, axis)
         grams = targets.new_empty((len(slices), b, c, c))
         for gram, (start, _, end) in zip(grams, slices):
             _gram_into(gram, picked.narrow(axis, start, end - start), pixels_first)
@@ -206,7 +217,6 @@ class _MaskedStyle(torch.autograd.Function):
         dim = 1 if pixels_first else 2
         shape = (b, h * w, c) if pixels_first else (b, c, h * w)
         wide = _rows if pixels_first else (lambda t: t)
-        values = factor.to(saved.dtype)
         soft_once = ctx.soft_once
         if soft_once is not None:  # every pixel is written below: zeros only where the soft pixels are summed
             d_flat = saved.new_empty(shape)
@@ -217,11 +227,9 @@ class _MaskedStyle(torch.autograd.Function):
         for start, mid, _ in slices:  # hard pixels are in no other support: copies, in any order
             if mid > start:
                 wide(d_flat).index_copy_(dim, index[start:mid], wide(d_gathered.narrow(dim, start, mid - start)))
-        for _, mid, end in slices:  # P was g ⊙ v: the soft parts' gradient is times v once more, then summed
-            if end > mid:
-                part = d_gathered.narrow(dim, mid, end - mid)
-                part.mul_(values[mid:end, None] if pixels_first else values[mid:end])
-                d_flat.index_add_(dim, index[mid:end], part)
+        # P was g ⊙ v: the soft parts' gradient is times v once more, then summed
+        for mid, end, part in _soft_parts(d_gathered, factor, slices, dim):
+            d_flat.index_add_(dim, index[mid:end], part)
         if pixels_first:
             return d_flat.view(b, h, w, c).permute(0, 3, 1, 2).to(ctx.dtype), None, None, None, None, None, None, None, None
         return d_flat.view(b, c, h, w).to(ctx.dtype), None, None, None, None, None, None, None, None

@@ -184,26 +184,15 @@ class ContentLoss(nn.Module):
 
     def __init__(self, target: torch.Tensor, *, weight: float = 1.0):
         super().__init__()
-        self.register_buffer("target", target.detach().clone())
-        # the target in the channels-last layout of the network's compute copy, made on first use: the
-        # difference of two layouts runs over strides (relu4_2 of a 700-px photo: see _MeanSquare)
-        self.register_buffer("_target_channels_last", None, persistent=False)
-        self._cached_version = -1
+        # kept in the channels-last layout of the network's compute copy (VGG19Encoder), which is what the
+        # losses see: a difference across two layouts runs over strides (relu4_2 of a 700-px photo, see
+        # _MeanSquare); load_state_dict copies into it, keeping the layout
+        kept = target.detach()
+        self.register_buffer("target", kept.clone(memory_format=torch.channels_last) if kept.dim() == 4 else kept.clone())
         self.weight = float(weight)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        target = self.target
-        if (features.dim() == 4 and not features.is_contiguous()
-                and features.is_contiguous(memory_format=torch.channels_last)
-                and not target.is_contiguous(memory_format=torch.channels_last)):
-            cached = self._target_channels_last
-            if (cached is None or cached.dtype != target.dtype or cached.device != target.device
-                    or cached.shape != target.shape or self._cached_version != target._version):
-                # (made again after any in-place change of the target, e.g. load_state_dict)
-                cached = self._target_channels_last = target.contiguous(memory_format=torch.channels_last)
-                self._cached_version = target._version
-            target = cached
-        return self.weight * content_loss(features, target)
+        return self.weight * content_loss(features, self.target)
 
 
 class MaskedStyleLoss(nn.Module):

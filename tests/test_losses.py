@@ -389,28 +389,26 @@ def test_content_loss_equals_mse_with_its_gradients_and_double_backward():
 
 
 def test_content_module_meets_channels_last_features_in_their_layout():
-    """The network's compute copy hands channels-last features over; ContentLoss compares them with a
-    channels-last copy of its target, made once, and gives the same value and gradient."""
+    """The network's compute copy hands channels-last features over; ContentLoss keeps its target in that
+    layout (a new one loaded in place too) and gives the same value and gradient for either layout."""
     torch.manual_seed(15)
     target = torch.rand(1, 8, 6, 7, dtype=torch.float64)
     module = ContentLoss(target, weight=3.0)
+    assert module.target.is_contiguous(memory_format=torch.channels_last) and not module.target.is_contiguous()
+    assert torch.equal(module.target, target)
     f = torch.rand(1, 8, 6, 7, dtype=torch.float64)
     plain = f.clone().requires_grad_(True)
     last = f.contiguous(memory_format=torch.channels_last).requires_grad_(True)
     v_plain, v_last = module(plain), module(last)
-    assert module._target_channels_last is not None
-    assert module._target_channels_last.is_contiguous(memory_format=torch.channels_last)
-    assert torch.equal(module._target_channels_last, target)
-    kept = module._target_channels_last
     assert float(v_last) == pytest.approx(float(v_plain), rel=1e-14)
     assert float(v_plain) == pytest.approx(3.0 * float(torch.nn.functional.mse_loss(f, target)), rel=1e-14)
     (g_plain,) = torch.autograd.grad(v_plain, plain)
     (g_last,) = torch.autograd.grad(module(last), last)
-    assert module._target_channels_last is kept  # made once
     assert g_last.is_contiguous(memory_format=torch.channels_last)
     assert torch.allclose(g_last, g_plain, rtol=1e-14)
-    assert "_target_channels_last" not in module.state_dict()
-    # a new target loaded in place is seen: the copy is made again
+    assert set(module.state_dict()) == {"target"}
+    # a new target loaded in place is used, and keeps the layout
     module.load_state_dict({"target": target * 2})
+    assert module.target.is_contiguous(memory_format=torch.channels_last)
     assert float(module(last)) == pytest.approx(3.0 * float(torch.nn.functional.mse_loss(f, target * 2)), rel=1e-14)
-    assert torch.equal(module._target_channels_last, target * 2)
+    assert ContentLoss(torch.rand(2, 5)).target.is_contiguous()  # not an image: as it is
