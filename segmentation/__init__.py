@@ -16,6 +16,7 @@ from .semantic import (
     download_segmentation_model,
     load_segmentation_model,
     semantic_probabilities,
+    stretch_contrast,
 )
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "load_segmentation_model",
     "download_segmentation_model",
     "semantic_probabilities",
+    "stretch_contrast",
     "overlay",
     "label_colors",
 ]

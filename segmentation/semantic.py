@@ -56,6 +56,7 @@ from .segmenter import (
     load_segmentation_model,
     photo_rgb,
     semantic_probabilities,
+    stretch_contrast,
 )
 
 __all__ = [
@@ -75,6 +76,7 @@ __all__ = [
     "find_segmentation_model",
     "load_segmentation_model",
     "semantic_probabilities",
+    "stretch_contrast",
 ]
 
 #: Also importable from here, as before the split (tests and callers use them).
@@ -138,9 +140,12 @@ def segment_pair(
     refine: bool = True,
     download: bool = True,
     device: Any = None,
+    stretch: bool = True,
 ) -> Any:
     """The semantic method of :func:`segmentation.auto_segment` (see there); photos as (H, W, 3)
-    float arrays in [0, 1]. Returns an :class:`~segmentation.auto.AutoMasks`."""
+    float arrays in [0, 1]. The network sees them with their contrast stretched
+    (:func:`~segmentation.segmenter.stretch_contrast`; ``stretch=False``: as they are); the edges are
+    refined on the photos themselves. Returns an :class:`~segmentation.auto.AutoMasks`."""
     from .automasks import AutoMasks
     from .labels import resize_labels
 
@@ -157,7 +162,7 @@ def segment_pair(
     photos = (content, style)
     probs = []
     for rgb in photos:
-        logits, (h, w) = _run(net, rgb, device, torch.float32)
+        logits, (h, w) = _run(net, stretch_contrast(rgb) if stretch else rgb, device, torch.float32)
         probs.append(torch.softmax(logits[0, :, :h, :w].float(), dim=0).cpu())
 
     # every pixel's classes by decreasing probability (the first few): relabelling after removing

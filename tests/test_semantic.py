@@ -459,11 +459,12 @@ def test_semantic_masks_on_a_real_pair_keep_names_and_match_the_hand_masks(net):
 @needs_model
 @needs_dpst
 def test_close_up_pair_falls_back_to_one_region_with_a_warning(net):
-    # pair 9, a dahlia and a rose: ADE20K labels the rose "water", "wall", "person", "ball"; under a
-    # half of the photos lies in classes found in both, so the masks are not trusted
+    # pair 9, a dahlia and a rose: ADE20K labels the dahlia "plant" and "flower", the rose "water",
+    # "wall", "person", "ball"; under a half of the photos lies in classes found in both, so the masks
+    # are not trusted
     content, style = dpst_photo("input", 9, 256), dpst_photo("style", 9, 256)
     with pytest.warns(UserWarning, match=r"^auto_segment: only \d\d% of the two photos lies in classes found in "
-                      r"both \(min_matched=0\.67; content: flower \d+%, .*\), so the network's classes do not pair these photos "
+                      r"both \(min_matched=0\.67; content: plant \d+%, flower \d+%, .*\), so the network's classes do not pair these photos "
                       r"up: one region each, the whole style image "
                       r"serves the whole photo\. Give masks, .*min_matched=0") as caught:
         a = auto_segment(content, style, model=net)
@@ -489,3 +490,47 @@ def test_min_matched_is_checked_and_semantic_only():
     with raises_exactly(ValueError, "min_matched: expected the semantic method (the clustering has no class names), "
                         "got the clustering; pass method='semantic'."):
         auto_segment(c, s, method="cluster", min_matched=0.5)
+
+
+def test_stretch_contrast_is_one_map_for_all_channels_with_a_capped_gain():
+    from photostyle.segmentation import stretch_contrast
+
+    rng = np.random.default_rng(0)
+    hazy = 0.45 + 0.4 * rng.random((60, 80, 3))  # luminance in about 0.55-0.75: a hazy photo
+    out = stretch_contrast(hazy)
+    assert out.dtype == np.float32 and out.shape == hazy.shape
+    lo, hi = np.percentile(hazy.mean(-1), [1, 99])  # the luminance's 1st and 99th percentiles go to 0 and 1
+    np.testing.assert_allclose(out, np.clip((hazy - lo) / (hi - lo), 0, 1), atol=1e-5)
+    inside = (out > 0).all(-1) & (out < 1).all(-1)
+    gain = (out[..., 0] - out[..., 1])[inside] / (hazy[..., 0] - hazy[..., 1])[inside]
+    np.testing.assert_allclose(gain, 1 / (hi - lo), rtol=5e-3)  # one gain for all channels: colours keep their balance
+
+    flat = 0.5 + 0.02 * rng.standard_normal((40, 40, 3))  # a nearly flat photo: the gain stops at 4, about its middle
+    out = stretch_contrast(np.clip(flat, 0, 1))
+    inside = (out > 0).all(-1) & (out < 1).all(-1)
+    ratio = (out[..., 0] - out[..., 2])[inside] / (flat[..., 0] - flat[..., 2])[inside]
+    np.testing.assert_allclose(ratio, 4.0, rtol=5e-3)
+    assert abs(float(out.mean()) - 0.5) < 0.02
+    bright = np.full((10, 10, 3), 0.97)  # near white: the widened range stays within [0, 1]
+    assert 0.8 < float(stretch_contrast(bright).mean()) <= 1.0
+
+    ramp = np.linspace(0, 1, 2500).reshape(50, 50)
+    full = np.stack([ramp, ramp**0.8, ramp**1.25], -1)  # already spans the range: barely changes
+    assert np.abs(stretch_contrast(full) - full).max() < 0.02
+
+
+@needs_model
+@needs_dpst
+def test_stretched_contrast_labels_a_hazy_photo_better(net):
+    # pair 44: a city in haze; unstretched, the network calls most of its trees and railway "wall"
+    from photostyle.segmentation import label_iou, load_label_map, resize_labels
+
+    content, style = (dpst_photo(kind, 44, 512).astype(np.float64) / 255 for kind in ("input", "style"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        hand_c = resize_labels(load_label_map(DPST / "segmentation" / "in44.png"), content.shape[:2])
+    iou = {}
+    for stretch in (False, True):
+        masks = sem.segment_pair(content, style, model=net, work_size=512, stretch=stretch)
+        iou[stretch] = label_iou(masks.content_labels, hand_c, min_share=0.01).mean_iou
+    assert iou[False] < 0.3 and iou[True] > 0.45, iou
