@@ -232,10 +232,18 @@ def stretch_contrast(rgb: np.ndarray) -> np.ndarray:
     percentiles of the luminance (the channels' mean) go to 0 and 1, the contrast growing by at most
     :data:`STRETCH_MAX_GAIN`; values are clipped to [0, 1]. A photo that already spans the range
     barely changes; a hazy or a night photo, which ADE20K's training photos rarely are, comes out
-    with daylight contrast. On the 12 DPST pairs it raised the mean IoU of the semantic masks
-    against the hand masks from 0.743 to 0.761 and their routing from 0.759 to 0.782
-    (``benchmarks/bench_segmentation.py --method semantic --size 512``); pair 44's hazy city went
-    from 0.20 to 0.52 IoU, its trees and railway no longer "wall".
+    with daylight contrast.
+
+    Off by default (``auto_segment(..., stretch=True)`` turns it on), because the masks improve and
+    the transfers made with them do not. On the 12 DPST pairs (one CPU thread) it raised the mean IoU
+    of the semantic masks against the hand masks from 0.743 to 0.761 and their routing from 0.759 to
+    0.782 (``benchmarks/bench_segmentation.py --method semantic --size 512``); pair 44's hazy city
+    went from 0.20 to 0.52 IoU, its trees and railway no longer "wall". But the `fast` transfers with
+    those masks, judged with the hand masks (``benchmarks/bench_quality.py --work-size 350 --masks
+    semantic``, then ``--compare`` against ``--masks hand``), had a style distance ×1.67 the hand-mask
+    one (geometric mean; within 10 % on 4 of 12 pairs) against ×1.57 (6 of 12) unstretched: pair 44
+    went from ×1.57 to ×1.25, but pair 2's dark dusk went from ×8.9 to ×21.7, more of its foreground
+    called "field", which the style lacks. Try it on hazy or low-light photos and look at the masks.
 
     Parameters
     ----------
@@ -254,11 +262,10 @@ def stretch_contrast(rgb: np.ndarray) -> np.ndarray:
 
 
 def semantic_probabilities(image: Any, *, model: Any = None, device: Any = None, dtype: Any = None,
-                           stretch: bool = True) -> Any:
+                           stretch: bool = False) -> Any:
     """Class probabilities of a photo of any size and aspect ratio.
 
-    The photo's contrast is stretched (:func:`stretch_contrast`, unless ``stretch=False``), it is
-    scaled so that its long side is 513 px (bilinear, antialiased when shrinking), padded at the bottom
+    The photo (its contrast stretched first if ``stretch``, :func:`stretch_contrast`) is scaled so that its long side is 513 px (bilinear, antialiased when shrinking), padded at the bottom
     and right with mid-grey to 513x513, run through the network, and the padding is cropped off again.
 
     Parameters
@@ -270,7 +277,7 @@ def semantic_probabilities(image: Any, *, model: Any = None, device: Any = None,
         Default :func:`load_segmentation_model` ``()`` (which may download the file).
     device, dtype : optional
         Where and in which floating dtype the network runs; default: a tensor input's, else CPU float32.
-    stretch : bool, default True
+    stretch : bool, default False
         Stretch the photo's contrast first (:func:`stretch_contrast`); False: the photo as it is.
 
     Returns

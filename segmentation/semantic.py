@@ -140,12 +140,12 @@ def segment_pair(
     refine: bool = True,
     download: bool = True,
     device: Any = None,
-    stretch: bool = True,
+    stretch: bool = False,
 ) -> Any:
     """The semantic method of :func:`segmentation.auto_segment` (see there); photos as (H, W, 3)
-    float arrays in [0, 1]. The network sees them with their contrast stretched
-    (:func:`~segmentation.segmenter.stretch_contrast`; ``stretch=False``: as they are); the edges are
-    refined on the photos themselves. Returns an :class:`~segmentation.auto.AutoMasks`."""
+    float arrays in [0, 1]. ``stretch``: the network sees them with their contrast stretched
+    (:func:`~segmentation.segmenter.stretch_contrast`); the edges are refined on the photos as they are.
+    Returns an :class:`~segmentation.auto.AutoMasks`."""
     from .automasks import AutoMasks
     from .labels import resize_labels
 

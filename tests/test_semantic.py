@@ -459,12 +459,11 @@ def test_semantic_masks_on_a_real_pair_keep_names_and_match_the_hand_masks(net):
 @needs_model
 @needs_dpst
 def test_close_up_pair_falls_back_to_one_region_with_a_warning(net):
-    # pair 9, a dahlia and a rose: ADE20K labels the dahlia "plant" and "flower", the rose "water",
-    # "wall", "person", "ball"; under a half of the photos lies in classes found in both, so the masks
-    # are not trusted
+    # pair 9, a dahlia and a rose: ADE20K labels the rose "water", "wall", "person", "ball"; under a
+    # half of the photos lies in classes found in both, so the masks are not trusted
     content, style = dpst_photo("input", 9, 256), dpst_photo("style", 9, 256)
     with pytest.warns(UserWarning, match=r"^auto_segment: only \d\d% of the two photos lies in classes found in "
-                      r"both \(min_matched=0\.67; content: plant \d+%, flower \d+%, .*\), so the network's classes do not pair these photos "
+                      r"both \(min_matched=0\.67; content: flower \d+%, .*\), so the network's classes do not pair these photos "
                       r"up: one region each, the whole style image "
                       r"serves the whole photo\. Give masks, .*min_matched=0") as caught:
         a = auto_segment(content, style, model=net)
@@ -531,6 +530,11 @@ def test_stretched_contrast_labels_a_hazy_photo_better(net):
         hand_c = resize_labels(load_label_map(DPST / "segmentation" / "in44.png"), content.shape[:2])
     iou = {}
     for stretch in (False, True):
-        masks = sem.segment_pair(content, style, model=net, work_size=512, stretch=stretch)
+        masks = auto_segment(content, style, method="semantic", model=net, work_size=512, stretch=stretch)
         iou[stretch] = label_iou(masks.content_labels, hand_c, min_share=0.01).mean_iou
     assert iou[False] < 0.3 and iou[True] > 0.45, iou
+    with raises_exactly(ValueError, "stretch: expected the semantic method (the clustering runs no network), "
+                        "got the clustering; pass method='semantic'."):
+        auto_segment(content, style, method="cluster", stretch=True)
+    with raises_exactly(TypeError, "stretch: expected True or False, got 'yes' (str)."):
+        auto_segment(content, style, method="semantic", model=net, stretch="yes")
