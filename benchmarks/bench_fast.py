@@ -53,7 +53,7 @@ def _vgg_unit(encoder, shape, device, dtype=None) -> float:
 
 
 def run_child(pair: int, preset: str, output: str, threads: int, device: str = "cpu",
-              save: Path | None = None) -> dict:
+              save: Path | None = None, precision: str | None = None) -> dict:
     import numpy as np
     import torch
     from PIL import Image
@@ -85,13 +85,14 @@ def run_child(pair: int, preset: str, output: str, threads: int, device: str = "
     from photostyle.encoders import native_low_precision
     from photostyle.presets import PRESETS
 
-    low = native_low_precision(dev) if PRESETS[preset].precision == "auto" else None
+    chosen = precision or PRESETS[preset].precision
+    low = {"auto": native_low_precision(dev), "bfloat16": torch.bfloat16}.get(chosen)
     unit_low = _vgg_unit(encoder, unit_shape, dev, low) if low is not None else unit
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = transfer(content, style, content_mask=cmask, style_mask=smask, preset=preset, encoder=encoder,
-                          progress=False, output_size="full", device=dev)
+                          progress=False, output_size="full", device=dev, precision=precision)
     _sync(dev)
     seconds = time.perf_counter() - t0
     encoder = encoder.cpu()
@@ -125,6 +126,8 @@ def main() -> int:
     parser.add_argument("--json", type=Path, default=None, help="append every run's record to this file")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (the unit is then measured on that device)")
     parser.add_argument("--save", type=Path, default=None, help="write each result as <preset>_<pair>_<output>.png here")
+    parser.add_argument("--precision", choices=("auto", "float32", "bfloat16"), default=None,
+                        help="the network's precision (default: the preset's, 'auto': bfloat16 where native)")
     parser.add_argument("--child", nargs=3, metavar=("PAIR", "PRESET", "OUTPUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     why = _dpst.available()
@@ -133,7 +136,7 @@ def main() -> int:
         return 0
     if args.child:
         print(json.dumps(run_child(int(args.child[0]), args.child[1], args.child[2], args.threads, args.device,
-                                   args.save)))
+                                   args.save, args.precision)))
         return 0
     runs = [(i, "fast", "full") for i in args.pairs] + [(i, "paper", "full") for i in args.paper_pairs]
     if not args.no_12mp:
@@ -144,6 +147,7 @@ def main() -> int:
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for pair, preset, output in runs:
         extra = ["--device", args.device] + (["--save", str(args.save)] if args.save else [])
+        extra += ["--precision", args.precision] if args.precision else []
         proc = subprocess.run([sys.executable, __file__, "--child", str(pair), preset, output, "--threads",
                                str(args.threads), *extra], capture_output=True, text=True,
                               env={**os.environ, "PYTHONWARNINGS": "ignore"})
