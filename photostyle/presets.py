@@ -199,15 +199,17 @@ PRESETS: dict[str, Preset] = {
     # started from a per-region colour transfer of the content, the photorealism term from the first
     # level on, fixed iteration counts (an early stop cost pair 13 8-13 % of style distance), the
     # VGG-19 in bfloat16 where the CPU runs it faster (native_low_precision); the result is brought to the photo's full size
-    # by the local affine colour model (photostyle.upsample). 100 / 50 / 40 iterations: the coarse levels
+    # by the local affine colour model (photostyle.upsample). 70 / 50 / 40 iterations: the coarse levels
     # saturate (300 / 100 / 30 barely moved pair 31), the finest one does not; against the earlier
-    # 150 / 60 / 30, style distance at 350 px fell on 9 of the 12 DPST pairs (geometric mean x0.96, pair 31
-    # -19 %) and edge SSIM rose on 7 (fell on 4), for 31 instead of 29 passes of 700-px VGG work (README).
+    # 150 / 60 / 30, 100 / 50 / 40 lowered style distance at 350 px on 9 of the 12 DPST pairs (geometric
+    # mean x0.96, pair 31 -19 %) and raised edge SSIM on 7 (fell on 4), and 70 / 50 / 40 then matched
+    # 100 / 50 / 40 (style distance x1.002 geometric mean, every pair within 5 %, edge SSIM higher on 8)
+    # with 30 fewer iterations of the coarsest level (README).
     "fast": Preset(
         name="fast",
         **_PAPER_LAYERS,
         weights={"caffe": _PAPER_CAFFE, "normalised": _PAPER_NORMALISED},
-        levels=(Level("level1", 0.25, 100, True), Level("level2", 0.5, 50, True), Level("level3", 1.0, 40, True)),
+        levels=(Level("level1", 0.25, 70, True), Level("level2", 0.5, 50, True), Level("level3", 1.0, 40, True)),
         size=512,
         init="colour",
         precision="auto",
