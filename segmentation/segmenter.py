@@ -265,8 +265,9 @@ def semantic_probabilities(image: Any, *, model: Any = None, device: Any = None,
                            stretch: bool = False) -> Any:
     """Class probabilities of a photo of any size and aspect ratio.
 
-    The photo (its contrast stretched first if ``stretch``, :func:`stretch_contrast`) is scaled so that its long side is 513 px (bilinear, antialiased when shrinking), padded at the bottom
-    and right with mid-grey to 513x513, run through the network, and the padding is cropped off again.
+    The photo (its contrast stretched first if ``stretch``, :func:`stretch_contrast`) is scaled so
+    that its long side is 513 px (bilinear, antialiased when shrinking), padded at the bottom and
+    right with mid-grey to 513x513, run through the network, and the padding is cropped off again.
 
     Parameters
     ----------
