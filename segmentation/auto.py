@@ -183,6 +183,11 @@ def _merge_small(labels: np.ndarray, min_pixels: int) -> np.ndarray:
 
 # -- public ----------------------------------------------------------------------------------------
 
+#: Why a semantic-only option needs the network: (where the network is not available, in the clustering).
+_NAMES_CLASSES = ("it names classes", "the clustering has no class names")
+_SEMANTIC_ONLY_WHY = {"stretch": ("it prepares the network's input", "the clustering runs no network")}
+
+
 def auto_segment(
     content: Any,
     style: Any,
@@ -320,8 +325,8 @@ def auto_segment(
             method, why = _semantic_available(model)
             if method == "cluster":
                 if semantic_opts:
-                    what = "it prepares the network's input" if semantic_opts[0] == "stretch" else "it names classes"
-                    raise ValueError(f"{semantic_opts[0]}: expected the semantic method ({what}), got "
+                    raise ValueError(f"{semantic_opts[0]}: expected the semantic method "
+                                     f"({_SEMANTIC_ONLY_WHY.get(semantic_opts[0], _NAMES_CLASSES)[0]}), got "
                                      f"method='auto' where it is not available: {why}")
                 warnings.warn(f"auto_segment: {why} The weight-free clustering (colour and position, no class "
                               "names) is used instead; pass method='cluster' to silence this.",
@@ -336,8 +341,8 @@ def auto_segment(
                             work_size=768 if work_size is None else work_size, refine=bool(refine), stretch=stretch,
                             **({} if min_matched is None else {"min_matched": min_matched}))
     if semantic_opts:
-        what = "the clustering runs no network" if semantic_opts[0] == "stretch" else "the clustering has no class names"
-        raise ValueError(f"{semantic_opts[0]}: expected the semantic method ({what}), "
+        raise ValueError(f"{semantic_opts[0]}: expected the semantic method "
+                         f"({_SEMANTIC_ONLY_WHY.get(semantic_opts[0], _NAMES_CLASSES)[1]}), "
                          "got the clustering; pass method='semantic'.")
     return _cluster_segment(
         c_rgb, s_rgb, k=k, encoder=encoder,

@@ -294,11 +294,14 @@ def semantic_probabilities(image: Any, *, model: Any = None, device: Any = None,
     rgb = photo_rgb(image, "image")
     check_photo_size(rgb, "image")
     net = model if isinstance(model, SemanticSegmenter) else load_segmentation_model(model)
-    logits, (h, w) = _run(net, stretch_contrast(rgb) if stretch else rgb, device, dtype)
+    logits, (h, w) = _run(net, rgb, device, dtype, stretch=stretch)
     return torch.softmax(logits[0, :, :h, :w], dim=0)
 
 
-def _run(net: SemanticSegmenter, rgb: np.ndarray, device: Any, dtype: Any) -> tuple[Any, tuple[int, int]]:
+def _run(net: SemanticSegmenter, rgb: np.ndarray, device: Any, dtype: Any, *,
+         stretch: bool = False) -> tuple[Any, tuple[int, int]]:
+    if stretch:
+        rgb = stretch_contrast(rgb)
     H, W = rgb.shape[:2]
     scale = INPUT_SIZE / max(H, W)
     h, w = max(1, min(INPUT_SIZE, round(H * scale))), max(1, min(INPUT_SIZE, round(W * scale)))

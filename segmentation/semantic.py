@@ -162,7 +162,7 @@ def segment_pair(
     photos = (content, style)
     probs = []
     for rgb in photos:
-        logits, (h, w) = _run(net, stretch_contrast(rgb) if stretch else rgb, device, torch.float32)
+        logits, (h, w) = _run(net, rgb, device, torch.float32, stretch=stretch)
         probs.append(torch.softmax(logits[0, :, :h, :w].float(), dim=0).cpu())
 
     # every pixel's classes by decreasing probability (the first few): relabelling after removing
