@@ -300,6 +300,8 @@ def semantic_probabilities(image: Any, *, model: Any = None, device: Any = None,
 
 def _run(net: SemanticSegmenter, rgb: np.ndarray, device: Any, dtype: Any, *,
          stretch: bool = False) -> tuple[Any, tuple[int, int]]:
+    if not isinstance(stretch, bool):
+        raise TypeError(f"stretch: expected True or False, got {got(stretch)}.")
     if stretch:
         rgb = stretch_contrast(rgb)
     H, W = rgb.shape[:2]

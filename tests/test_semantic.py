@@ -538,3 +538,7 @@ def test_stretched_contrast_labels_a_hazy_photo_better(net):
         auto_segment(content, style, method="cluster", stretch=True)
     with raises_exactly(TypeError, "stretch: expected True or False, got 'yes' (str)."):
         auto_segment(content, style, method="semantic", model=net, stretch="yes")
+    from photostyle.segmentation import semantic_probabilities
+
+    with raises_exactly(TypeError, "stretch: expected True or False, got 1 (int)."):
+        semantic_probabilities(content, model=net, stretch=1)
