@@ -278,11 +278,11 @@ def test_presets_are_the_papers():
     assert paper.num_steps == (1000, 1000) and paper.history_size == 100 and paper.size == 700
     assert [(lv.scale, lv.photorealism) for lv in paper.levels] == [(1.0, False), (1.0, True)]
     assert paper.init == "noise"
-    # on the normalised network: the fast preset's numbers but a 3x style weight (the schedule from noise
+    # on the normalised network: the fast preset's numbers but a 2x style weight (the schedule from noise
     # carries the reference less far; presets.py gives the measurements)
     norm, fast = paper.weights_for("normalised"), PRESETS["fast"].weights_for("normalised")
     assert (norm.content, norm.style, norm.tv, norm.photo) == (3e4, 3e9, 1.0, 1e3)
-    assert (fast.content, fast.style, fast.tv, fast.photo) == (3e4, 1e9, 1.0, 1e3)
+    assert (fast.content, fast.style, fast.tv, fast.photo) == (3e4, 1.5e9, 1.0, 1e3)
     assert ps.transfer is transfer
 
 
