@@ -5,11 +5,13 @@
     python benchmarks/bench_fast.py --device cuda --pairs --paper-pairs 4 --no-12mp --save out/  # on a GPU (~90 s)
 
 Each run is its own process (so that its peak memory is its own) and measures, in that process, one
-VGG-19 forward + backward at 700 px of the same pair (the unit of the targets): wall time per phase
+VGG-19 forward + backward at 700 px of the same pair (the unit of the targets), before and after the run
+(the ratio is against their mean; the ratios against each are shown beside it): wall time per phase
 (setup, each level, upsampling), total time as a multiple of that unit, the VGG work the schedule asks
 for (iterations x pixels, in 700 px passes), peak RSS, and the three quality measures of the result
 against the paper's published one at 350 px (see bench_quality.py). The 12 MP case upscales pair 30 to
-4000 x 3000 (bicubic; masks nearest) and delivers the result at that size.
+4000 x 3000 (bicubic; masks nearest) and delivers the result at that size. ``--repeat N`` runs each case N
+times and adds the median ratio: one run's ratio on a shared machine is worth about +-30 %.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -95,6 +98,10 @@ def run_child(pair: int, preset: str, output: str, threads: int, device: str = "
                           progress=False, output_size="full", device=dev, precision=precision)
     _sync(dev)
     seconds = time.perf_counter() - t0
+    # The unit again after the run: a shared core's speed drifts within minutes, so the run is compared with
+    # the mean of the unit measured on either side of it (and the spread of the two is reported).
+    unit_after = _vgg_unit(encoder, unit_shape, dev, torch.float32)
+    unit_low_after = _vgg_unit(encoder, unit_shape, dev, low) if low is not None else unit_after
     encoder = encoder.cpu()
     if save is not None:
         save.mkdir(parents=True, exist_ok=True)
@@ -109,7 +116,8 @@ def run_child(pair: int, preset: str, output: str, threads: int, device: str = "
     quality = judge.score(result.tensor.detach().cpu(), encoder)
     paper = judge.score(judge.paper, encoder)
     return {"pair": pair, "preset": preset, "output": output, "full": list(full), "work": list(work_shape),
-            "seconds": seconds, "unit": unit, "unit_low": unit_low, "precision": result.network.get("precision"),
+            "seconds": seconds, "unit": (unit + unit_after) / 2, "unit_low": (unit_low + unit_low_after) / 2,
+            "units": [unit, unit_after], "units_low": [unit_low, unit_low_after], "precision": result.network.get("precision"),
             "timings": result.timings, "iterations": iterations,
             "passes_scheduled": passes, "passes_done": done / (unit_shape[0] * unit_shape[1]),
             "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "device": str(dev),
@@ -128,8 +136,13 @@ def main() -> int:
     parser.add_argument("--save", type=Path, default=None, help="write each result as <preset>_<pair>_<output>.png here")
     parser.add_argument("--precision", choices=("auto", "float32", "bfloat16"), default=None,
                         help="the network's precision (default: the preset's, 'auto': bfloat16 where native)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run each case this many times (one process each) and add the median ratio: on a "
+                             "shared machine one run's ratio moves by up to ~30 %%")
     parser.add_argument("--child", nargs=3, metavar=("PAIR", "PRESET", "OUTPUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error(f"--repeat: expected a count >= 1, got {args.repeat}")
     why = _dpst.available()
     if why:
         print(f"benchmark skipped: {why}")
@@ -146,27 +159,45 @@ def main() -> int:
           "setup / levels / upsample (s) | peak RSS | style distance / paper's | matting energy / paper's | edge SSIM (paper's) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for pair, preset, output in runs:
-        extra = ["--device", args.device] + (["--save", str(args.save)] if args.save else [])
-        extra += ["--precision", args.precision] if args.precision else []
-        proc = subprocess.run([sys.executable, __file__, "--child", str(pair), preset, output, "--threads",
-                               str(args.threads), *extra], capture_output=True, text=True,
-                              env={**os.environ, "PYTHONWARNINGS": "ignore"})
-        if proc.returncode != 0:
-            print(f"| {pair} | {preset} | {output} | failed: {proc.stderr.strip().splitlines()[-1:]} |", flush=True)
-            continue
-        r = json.loads(proc.stdout.strip().splitlines()[-1])
-        if args.json:
-            with open(args.json, "a") as handle:
-                handle.write(json.dumps(r) + "\n")
-        t = r["timings"]
-        levels = " + ".join(f"{t[name]:.0f}" for name in r["iterations"] if name in t)
-        q, pq = r["quality"], r["paper"]
-        print(f"| {pair} | {preset} | {r['full'][1]}x{r['full'][0]} | {r['work'][1]}x{r['work'][0]} | {r['seconds']:.0f} s | "
-              f"x{r['seconds'] / r['unit']:.0f} | x{r['seconds'] / r['unit_low']:.0f} ({r['precision']}) | {r['passes_done']:.0f} | {t['setup']:.1f} / {levels} / {t['upsample']:.1f} | "
-              f"{r['peak_mb']:.0f} MB | {q['style_distance'] / pq['style_distance']:.2f} | "
-              f"{q['matting_energy'] / pq['matting_energy']:.2f} | {q['edge_ssim']:.3f} ({pq['edge_ssim']:.3f}) |",
-              flush=True)
+        ratios = [row for _ in range(args.repeat) if (row := _run_case(args, pair, preset, output)) is not None]
+        if args.repeat > 1 and ratios:
+            print(f"| {pair} | {preset} | {output} | median of {len(ratios)} | "
+                  f"{statistics.median(r[0] for r in ratios):.0f} s | x{statistics.median(r[1] for r in ratios):.1f} | "
+                  f"x{statistics.median(r[2] for r in ratios):.1f} | (runs: "
+                  + ", ".join(f"x{r[1]:.1f}" for r in ratios) + ") |", flush=True)
     return 0
+
+
+def _run_case(args, pair: int, preset: str, output: str) -> tuple[float, float, float] | None:
+    """One case in its own process: prints its row; returns (seconds, x float32 unit, x run-precision unit)."""
+    extra = ["--device", args.device] + (["--save", str(args.save)] if args.save else [])
+    extra += ["--precision", args.precision] if args.precision else []
+    proc = subprocess.run([sys.executable, __file__, "--child", str(pair), preset, output, "--threads",
+                           str(args.threads), *extra], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    if proc.returncode != 0:
+        print(f"| {pair} | {preset} | {output} | failed: {proc.stderr.strip().splitlines()[-1:]} |", flush=True)
+        return None
+    r = json.loads(proc.stdout.strip().splitlines()[-1])
+    if args.json:
+        with open(args.json, "a") as handle:
+            handle.write(json.dumps(r) + "\n")
+    t = r["timings"]
+    levels = " + ".join(f"{t[name]:.0f}" for name in r["iterations"] if name in t)
+    q, pq = r["quality"], r["paper"]
+    print(f"| {pair} | {preset} | {r['full'][1]}x{r['full'][0]} | {r['work'][1]}x{r['work'][0]} | {r['seconds']:.0f} s | "
+          f"x{r['seconds'] / r['unit']:.0f} ({_spread(r['seconds'], r['units'])}) | "
+          f"x{r['seconds'] / r['unit_low']:.0f} ({r['precision']}; {_spread(r['seconds'], r['units_low'])}) | {r['passes_done']:.0f} | {t['setup']:.1f} / {levels} / {t['upsample']:.1f} | "
+          f"{r['peak_mb']:.0f} MB | {q['style_distance'] / pq['style_distance']:.2f} | "
+          f"{q['matting_energy'] / pq['matting_energy']:.2f} | {q['edge_ssim']:.3f} ({pq['edge_ssim']:.3f}) |",
+          flush=True)
+    return r["seconds"], r["seconds"] / r["unit"], r["seconds"] / r["unit_low"]
+
+
+def _spread(seconds: float, units: list[float]) -> str:
+    """The ratio against the unit measured before and after the run, e.g. 'x38-x41'."""
+    low, high = sorted(seconds / u for u in units)
+    return f"x{low:.0f}-x{high:.0f}"
 
 
 if __name__ == "__main__":
