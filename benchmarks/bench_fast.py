@@ -84,13 +84,19 @@ def run_child(pair: int, preset: str, output: str, threads: int, device: str = "
         cmask = np.asarray(Image.open(cmask).convert("RGB").resize(shape[::-1], Image.NEAREST))
         full = shape
     unit_shape = long_side_shape(full, 700)
-    unit = _vgg_unit(encoder.to(dev), unit_shape, dev, torch.float32)
+    encoder = encoder.to(dev)
     from photostyle.encoders import native_low_precision
     from photostyle.presets import PRESETS
 
     chosen = precision or PRESETS[preset].precision
     low = {"auto": native_low_precision(dev), "bfloat16": torch.bfloat16}.get(chosen)
-    unit_low = _vgg_unit(encoder, unit_shape, dev, low) if low is not None else unit
+
+    def units() -> tuple[float, float]:
+        """The unit in float32 and in the run's precision (the same number where that is float32)."""
+        f32 = _vgg_unit(encoder, unit_shape, dev, torch.float32)
+        return f32, (_vgg_unit(encoder, unit_shape, dev, low) if low is not None else f32)
+
+    unit, unit_low = units()
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -100,8 +106,7 @@ def run_child(pair: int, preset: str, output: str, threads: int, device: str = "
     seconds = time.perf_counter() - t0
     # The unit again after the run: a shared core's speed drifts within minutes, so the run is compared with
     # the mean of the unit measured on either side of it (and the spread of the two is reported).
-    unit_after = _vgg_unit(encoder, unit_shape, dev, torch.float32)
-    unit_low_after = _vgg_unit(encoder, unit_shape, dev, low) if low is not None else unit_after
+    unit_after, unit_low_after = units()
     encoder = encoder.cpu()
     if save is not None:
         save.mkdir(parents=True, exist_ok=True)
