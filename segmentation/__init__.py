@@ -15,6 +15,7 @@ from .semantic import (
     SemanticSegmenter,
     download_segmentation_model,
     load_segmentation_model,
+    looks_hazy,
     semantic_probabilities,
     stretch_contrast,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "download_segmentation_model",
     "semantic_probabilities",
     "stretch_contrast",
+    "looks_hazy",
     "overlay",
     "label_colors",
 ]

@@ -48,12 +48,15 @@ from .model_file import (
 )
 from .refine import FRAGMENT_SHARE, REFINE_EPS, REFINE_RADIUS, _absorb_fragments, guided_filter_probabilities
 from .segmenter import (
+    HAZE_BLACK_POINT,
     INPUT_SIZE,
     MIN_SIDE,
     SemanticSegmenter,
     _run,
+    _veiled,
     check_photo_size,
     load_segmentation_model,
+    looks_hazy,
     photo_rgb,
     semantic_probabilities,
     stretch_contrast,
@@ -67,6 +70,7 @@ __all__ = [
     "MODEL_SHA256",
     "MODEL_URL",
     "SEG_MODEL_ENV_VAR",
+    "HAZE_BLACK_POINT",
     "INPUT_SIZE",
     "MIN_SIDE",
     "SemanticSegmenter",
@@ -75,6 +79,7 @@ __all__ = [
     "download_segmentation_model",
     "find_segmentation_model",
     "load_segmentation_model",
+    "looks_hazy",
     "semantic_probabilities",
     "stretch_contrast",
 ]
@@ -140,11 +145,12 @@ def segment_pair(
     refine: bool = True,
     download: bool = True,
     device: Any = None,
-    stretch: bool = False,
+    stretch: bool | str = "hazy",
 ) -> Any:
     """The semantic method of :func:`segmentation.auto_segment` (see there); photos as (H, W, 3)
     float arrays in [0, 1]. ``stretch``: the network sees them with their contrast stretched
-    (:func:`~segmentation.segmenter.stretch_contrast`); the edges are refined on the photos as they are.
+    (:func:`~segmentation.segmenter.stretch_contrast`; True, False, or "hazy": the photos that
+    :func:`~segmentation.segmenter.looks_hazy`); the edges are refined on the photos as they are.
     Returns an :class:`~segmentation.auto.AutoMasks`."""
     from .automasks import AutoMasks
     from .labels import resize_labels
@@ -161,9 +167,13 @@ def segment_pair(
         device = next(iter(net.buffers())).device
     photos = (content, style)
     probs = []
-    for rgb in photos:
+    seen_stretched = []
+    for side, rgb in zip(("content", "style"), photos):
         logits, (h, w) = _run(net, rgb, device, torch.float32, stretch=stretch)
         probs.append(torch.softmax(logits[0, :, :h, :w].float(), dim=0).cpu())
+        if stretch == "hazy" and _veiled(rgb):
+            seen_stretched.append(f"the {side} photo looks hazy (its darkest 1 % above {HAZE_BLACK_POINT:g}): "
+                                  "the network saw it with its contrast stretched")
 
     # every pixel's classes by decreasing probability (the first few): relabelling after removing
     # classes is then a look-up instead of an argmax over 151 channels
@@ -226,6 +236,7 @@ def segment_pair(
             areas = settle(allowed)
             groups, notes = _match(areas)
 
+    notes = seen_stretched + notes
     trust = matched_share(groups, areas)
     if trust < min_matched:
         return _whole_photo(photos, areas, trust, min_matched, notes)

@@ -460,10 +460,11 @@ def test_semantic_masks_on_a_real_pair_keep_names_and_match_the_hand_masks(net):
 @needs_dpst
 def test_close_up_pair_falls_back_to_one_region_with_a_warning(net):
     # pair 9, a dahlia and a rose: ADE20K labels the rose "water", "wall", "person", "ball"; under a
-    # half of the photos lies in classes found in both, so the masks are not trusted
+    # half of the photos lies in classes found in both, so the masks are not trusted (the pale dahlia
+    # looks hazy and is stretched: "plant", then "flower")
     content, style = dpst_photo("input", 9, 256), dpst_photo("style", 9, 256)
     with pytest.warns(UserWarning, match=r"^auto_segment: only \d\d% of the two photos lies in classes found in "
-                      r"both \(min_matched=0\.67; content: flower \d+%, .*\), so the network's classes do not pair these photos "
+                      r"both \(min_matched=0\.67; content: plant \d+%, flower \d+%, .*\), so the network's classes do not pair these photos "
                       r"up: one region each, the whole style image "
                       r"serves the whole photo\. Give masks, .*min_matched=0") as caught:
         a = auto_segment(content, style, model=net)
@@ -529,16 +530,26 @@ def test_stretched_contrast_labels_a_hazy_photo_better(net):
         warnings.simplefilter("ignore")
         hand_c = resize_labels(load_label_map(DPST / "segmentation" / "in44.png"), content.shape[:2])
     iou = {}
-    for stretch in (False, True):
+    for stretch in (False, True, "hazy"):
         masks = auto_segment(content, style, method="semantic", model=net, work_size=512, stretch=stretch)
         iou[stretch] = label_iou(masks.content_labels, hand_c, min_share=0.01).mean_iou
-    assert iou[False] < 0.3 and iou[True] > 0.45, iou
+        said = [n for n in masks.notes if "looks hazy" in n]
+        assert said == (["the content photo looks hazy (its darkest 1 % above 0.25): the network saw it with "
+                         "its contrast stretched"] if stretch == "hazy" else []), masks.notes
+    assert iou[False] < 0.3 and iou[True] > 0.45 and iou["hazy"] > 0.45, iou
+    # "hazy" (the default) stretches the veiled content only: not its clear style, not a dark dusk photo
+    from photostyle.segmentation import looks_hazy
+
+    dusk = dpst_photo("style", 2, 256)  # uint8, as a user may pass it
+    assert [looks_hazy(content), looks_hazy(style), looks_hazy(dusk)] == [True, False, False]
+    assert looks_hazy(dpst_photo("input", 44, 256))
+    assert auto_segment(content, style, method="cluster", k=3, stretch="hazy").k == 3  # ignored by the clustering
     with raises_exactly(ValueError, "stretch: expected the semantic method (the clustering runs no network), "
                         "got the clustering; pass method='semantic'."):
         auto_segment(content, style, method="cluster", stretch=True)
-    with raises_exactly(TypeError, "stretch: expected True or False, got 'yes' (str)."):
+    with raises_exactly(TypeError, "stretch: expected True, False or 'hazy', got 'yes' (str)."):
         auto_segment(content, style, method="semantic", model=net, stretch="yes")
     from photostyle.segmentation import semantic_probabilities
 
-    with raises_exactly(TypeError, "stretch: expected True or False, got 1 (int)."):
+    with raises_exactly(TypeError, "stretch: expected True, False or 'hazy', got 1 (int)."):
         semantic_probabilities(content, model=net, stretch=1)
