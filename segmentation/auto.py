@@ -217,7 +217,9 @@ def auto_segment(
       one photo only is matched to all the classes of its family in the other (sky, vegetation, water,
       landform, ground, structure, person, vehicle, animal, furniture, object) unless the style's side
       covers less than a quarter of the content's, and otherwise left without a partner (the core then
-      uses the whole style image for it). Classes covering less than ``min_region`` of a photo are
+      uses the whole style image for it); a class of the style only that covers at least a quarter of
+      it (:data:`~segmentation.semantic.STYLE_ONLY_JOIN`) joins the style region it borders most, so that
+      its look serves somewhere (a note says so). Classes covering less than ``min_region`` of a photo are
       merged into the next most probable class; edges follow the photo's own edges (a guided filter on
       the class probabilities). ``result.names`` says which id is which class. When too little of the
       photos is in matched classes (``min_matched``), the result is one region each, with a warning.

@@ -553,3 +553,37 @@ def test_stretched_contrast_labels_a_hazy_photo_better(net):
 
     with raises_exactly(TypeError, "stretch: expected True, False or 'hazy', got 1 (int)."):
         semantic_probabilities(content, model=net, stretch=1)
+
+
+def test_a_large_style_only_region_joins_the_region_it_borders_most():
+    from photostyle.segmentation.semantic import _join_style_only
+
+    style = np.zeros((10, 10), np.int64)  # 0: top rows, matched
+    style[4:, :] = 1                      # 1: matched
+    style[6:, :7] = 2                     # 2: style-only, 28 %: borders 1 on 7 + 4 pixels, 0 nowhere
+    style[9, 7:] = 3                      # 3: style-only, 3 %: too small to join
+    before = style.copy()
+    joins = _join_style_only(style, [2, 3], {0, 1}, 0.25)
+    assert joins == [(2, 1, 0.28)]
+    assert (style[before == 2] == 1).all() and (style[before != 2] == before[before != 2]).all()
+    # a style-only region with no matched neighbour stays
+    lone = np.full((4, 4), 5, np.int64)
+    lone[0, 0] = 0
+    assert _join_style_only(lone, [5], {7}, 0.25) == [] and (lone[1:] == 5).all()
+
+
+@needs_model
+@needs_dpst
+def test_pair_15s_field_joins_the_mountains_it_borders(net):
+    # pair 15: snowy mountains, and a reference of green mountains over a field the content has no
+    # class for; the field (about 40 % of the reference) serves the mountains instead of nothing
+    content, style = dpst_photo("input", 15, 384), dpst_photo("style", 15, 384)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = auto_segment(content, style, method="semantic", model=net, work_size=384)
+    mountain = next(i for i, n in m.names.items() if n == "mountain")
+    joined = [n for n in m.notes if n.startswith("style 'field' (")]
+    assert len(joined) == 1 and joined[0].endswith("of the style) is not in the content: it joins the style's "
+                                                  "'mountain', which it borders most"), m.notes
+    assert float((m.style_labels == mountain).mean()) > 0.5  # the mountains alone: under a fifth
+    assert all(float((m.style_labels == j).mean()) < 0.25 for j in m.style_only)
