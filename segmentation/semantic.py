@@ -101,7 +101,7 @@ _TOP = 6
 #: joins the region of the style that it borders most (its look then serves that region's content
 #: instead of none). Chosen on the 12 DPST pairs (``benchmarks/bench_quality.py --work-size 350 --masks
 #: semantic``, judged with the hand masks): pair 15's green field (39 % of the style, the content's
-#: snowy slopes are "mountain") joined to the style's mountains took the transfer from ×3.9 to ×0.96 the
+#: snowy slopes are "mountain") joined to the style's mountains took the transfer from ×3.9 to ×0.99 the
 #: hand-mask one's style distance, with the paper's green slopes; joining every style-only class made
 #: pair 30 (lamp, wardrobe, chest of drawers, 1-2 % each, into the wall) ×1.7 → ×2.9, pair 58 (a
 #: building, 5 %, into the vegetation) ×1.04 → ×1.30 and pair 2 (its cloud band called "sea", 17 %, into
@@ -130,6 +130,7 @@ def _join_style_only(style_labels: np.ndarray, style_only: list[int], matched: s
             style_labels[inside] = target
             joins.append((j, target, covers))
     return joins
+
 
 #: Below this share of the photos in regions matched across them (the mean of the two photos' shares),
 #: the semantic masks are not trusted and the whole style image serves the whole photo. On the 12 DPST
