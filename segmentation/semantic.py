@@ -53,7 +53,7 @@ from .segmenter import (
     MIN_SIDE,
     SemanticSegmenter,
     _run,
-    _veiled,
+    _stretches,
     check_photo_size,
     load_segmentation_model,
     looks_hazy,
@@ -204,9 +204,10 @@ def segment_pair(
     probs = []
     seen_stretched = []
     for side, rgb in zip(("content", "style"), photos):
-        logits, (h, w) = _run(net, rgb, device, torch.float32, stretch=stretch)
+        stretched = _stretches(stretch, rgb)  # decided once here: the note says what the network saw
+        logits, (h, w) = _run(net, rgb, device, torch.float32, stretch=stretched)
         probs.append(torch.softmax(logits[0, :, :h, :w].float(), dim=0).cpu())
-        if stretch == "hazy" and _veiled(rgb):
+        if stretched and stretch == "hazy":
             seen_stretched.append(f"the {side} photo looks hazy (its darkest 1 % above {HAZE_BLACK_POINT:g}): "
                                   "the network saw it with its contrast stretched")
 
@@ -310,7 +311,7 @@ def segment_pair(
                                          STYLE_ONLY_JOIN):
         notes.append(f"style '{regions[j][2]}' ({covers:.0%} of the style) is not in the content: it joins the "
                      f"style's '{regions[t][2]}', which it borders most")
-    present = [set(np.unique(l).tolist()) for l in labels]
+    present[1] = set(np.unique(labels[1]).tolist())  # the join relabels the style only
     heights = []
     for j in range(len(regions)):
         side = 0 if j in present[0] else 1

@@ -560,7 +560,7 @@ def test_a_large_style_only_region_joins_the_region_it_borders_most():
 
     style = np.zeros((10, 10), np.int64)  # 0: top rows, matched
     style[4:, :] = 1                      # 1: matched
-    style[6:, :7] = 2                     # 2: style-only, 28 %: borders 1 on 7 + 4 pixels, 0 nowhere
+    style[6:, :7] = 2                     # 2: style-only, 28 %: borders 1 on 7 + 3 pixels, 3 on 1, 0 nowhere
     style[9, 7:] = 3                      # 3: style-only, 3 %: too small to join
     before = style.copy()
     joins = _join_style_only(style, [2, 3], {0, 1}, 0.25)
