@@ -207,6 +207,7 @@ def auto_segment(
     refine: bool = True,
     min_matched: float | None = None,
     stretch: bool | str = "hazy",
+    style_only_join: float | None = None,
 ) -> AutoMasks:
     """Segment a content and a style photo into corresponding regions (the same id, the same kind).
 
@@ -285,6 +286,10 @@ def auto_segment(
         style distance ×1.64 → ×1.26 the hand-mask one's); True every photo, which on the 12 DPST
         pairs gave transfers further from the hand-mask ones (pair 2, a sunset: ×8.9 → ×21.7);
         False none. ``True`` with the clustering is an error (it runs no network); "hazy" is ignored.
+    style_only_join : float, default 0.25
+        Semantic only: a class of the style only that covers at least this share of the style joins the
+        style region it borders most (:data:`~segmentation.semantic.STYLE_ONLY_JOIN`); 1 never joins
+        (the class then stays a region of the style alone, whose look serves no content).
 
     Returns
     -------
@@ -319,6 +324,9 @@ def auto_segment(
         min_matched = check_number("min_matched", min_matched, minimum=0.0, maximum=1.0)
     semantic_opts = [name for name, value in (("merge", merge), ("drop", drop)) if value]
     semantic_opts += ["min_matched"] if min_matched is not None else []
+    if style_only_join is not None:
+        style_only_join = check_number("style_only_join", style_only_join, minimum=0.0, maximum=1.0)
+        semantic_opts.append("style_only_join")
     check_stretch(stretch)
     semantic_opts += ["stretch"] if stretch is True else []
 
@@ -343,7 +351,8 @@ def auto_segment(
 
         return segment_pair(c_rgb, s_rgb, k=k, merge=merge, drop=drop, model=model, min_region=min_region,
                             work_size=768 if work_size is None else work_size, refine=bool(refine), stretch=stretch,
-                            **({} if min_matched is None else {"min_matched": min_matched}))
+                            **({} if min_matched is None else {"min_matched": min_matched}),
+                            **({} if style_only_join is None else {"style_only_join": style_only_join}))
     if semantic_opts:
         raise ValueError(f"{semantic_opts[0]}: expected the semantic method "
                          f"({_SEMANTIC_ONLY_WHY.get(semantic_opts[0], _NAMES_CLASSES)[1]}), "

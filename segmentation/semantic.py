@@ -106,6 +106,7 @@ _TOP = 6
 #: pair 30 (lamp, wardrobe, chest of drawers, 1-2 % each, into the wall) ×1.7 → ×2.9, pair 58 (a
 #: building, 5 %, into the vegetation) ×1.04 → ×1.30 and pair 2 (its cloud band called "sea", 17 %, into
 #: the mountains) ×9.1 → ×11.4; pair 13's "land" (13 %, into the lake) did not move.
+#: ``auto_segment(..., style_only_join=)`` sets another share; 1 never joins.
 STYLE_ONLY_JOIN = 0.25
 
 
@@ -181,6 +182,7 @@ def segment_pair(
     download: bool = True,
     device: Any = None,
     stretch: bool | str = "hazy",
+    style_only_join: float = STYLE_ONLY_JOIN,
 ) -> Any:
     """The semantic method of :func:`segmentation.auto_segment` (see there); photos as (H, W, 3)
     float arrays in [0, 1]. ``stretch``: the network sees them with their contrast stretched
@@ -308,7 +310,7 @@ def segment_pair(
 
     present = [set(np.unique(l).tolist()) for l in labels]
     for j, t, covers in _join_style_only(labels[1], sorted(present[1] - present[0]), present[0] & present[1],
-                                         STYLE_ONLY_JOIN):
+                                         style_only_join):
         notes.append(f"style '{regions[j][2]}' ({covers:.0%} of the style) is not in the content: it joins the "
                      f"style's '{regions[t][2]}', which it borders most")
     present[1] = set(np.unique(labels[1]).tolist())  # the join relabels the style only

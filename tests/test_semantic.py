@@ -587,3 +587,21 @@ def test_pair_15s_field_joins_the_mountains_it_borders(net):
                                                   "'mountain', which it borders most"), m.notes
     assert float((m.style_labels == mountain).mean()) > 0.5  # the mountains alone: under a fifth
     assert all(float((m.style_labels == j).mean()) < 0.25 for j in m.style_only)
+
+    # style_only_join=1 never joins: the field stays a region of the style alone
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        kept = auto_segment(content, style, method="semantic", model=net, work_size=384, style_only_join=1)
+    assert not any(n.startswith("style 'field' (") for n in kept.notes), kept.notes
+    field = next(i for i, n in kept.names.items() if n == "field")
+    assert field in kept.style_only and 0.3 < float((kept.style_labels == field).mean()) < 0.5
+    assert float((kept.style_labels == mountain).mean()) < 0.25
+
+
+def test_style_only_join_is_checked_and_semantic_only():
+    x = np.random.default_rng(0).random((40, 40, 3))
+    with raises_exactly(ValueError, "style_only_join: expected the semantic method (the clustering has no class "
+                                    "names), got the clustering; pass method='semantic'."):
+        auto_segment(x, x, method="cluster", style_only_join=0.5)
+    with raises_exactly(ValueError, "style_only_join: expected a number in [0, 1], got 2; pass a value from 0 to 1."):
+        auto_segment(x, x, method="semantic", style_only_join=2)
