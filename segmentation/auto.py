@@ -59,7 +59,7 @@ def auto_segment(
       the class probabilities). ``result.names`` says which id is which class. When too little of the
       photos is in matched classes (``min_matched``), the result is one region each, with a warning.
     - ``"cluster"``: the weight-free joint clustering of superpixels by colour, texture and position
-      (SLIC + Ward, see the module docstring); no names.
+      (SLIC + Ward, see :mod:`segmentation.cluster`); no names.
     - ``"auto"`` (default): ``"semantic"`` when the model file is found without downloading (``model``,
       ``$PHOTOSTYLE_SEG_MODEL`` or the torch hub cache) and the ``tflite`` package imports, and no
       clustering-only option (``encoder``, ``n_segments``, ``compactness``, ``k_max``,
