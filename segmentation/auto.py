@@ -181,12 +181,12 @@ def auto_segment(
         if cluster_opts:
             raise ValueError(f"{next(iter(cluster_opts))}: expected method='cluster' (it applies to the clustering "
                              "only), got method='semantic'; drop it, or pass method='cluster'.")
-        from .semantic import segment_pair
+        from .semantic import MIN_MATCHED, STYLE_ONLY_JOIN, segment_pair
 
         return segment_pair(c_rgb, s_rgb, k=k, merge=merge, drop=drop, model=model, min_region=min_region,
                             work_size=768 if work_size is None else work_size, refine=bool(refine), stretch=stretch,
-                            **({} if min_matched is None else {"min_matched": min_matched}),
-                            **({} if style_only_join is None else {"style_only_join": style_only_join}))
+                            min_matched=MIN_MATCHED if min_matched is None else min_matched,
+                            style_only_join=STYLE_ONLY_JOIN if style_only_join is None else style_only_join)
     if semantic_opts:
         raise ValueError(f"{semantic_opts[0]}: expected the semantic method "
                          f"({_SEMANTIC_ONLY_WHY.get(semantic_opts[0], _NAMES_CLASSES)[1]}), "
