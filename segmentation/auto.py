@@ -42,6 +42,7 @@ def auto_segment(
     min_matched: float | None = None,
     stretch: bool | str = "hazy",
     style_only_join: float | None = None,
+    content_only_join: float | None = None,
 ) -> AutoMasks:
     """Segment a content and a style photo into corresponding regions (the same id, the same kind).
 
@@ -54,7 +55,10 @@ def auto_segment(
       covers less than a quarter of the content's, and otherwise left without a partner (the core then
       uses the whole style image for it); a class of the style only that covers at least a quarter of
       it (:data:`~segmentation.semantic.STYLE_ONLY_JOIN`) joins the style region it borders most, so that
-      its look serves somewhere (a note says so). Classes covering less than ``min_region`` of a photo are
+      its look serves somewhere (a note says so), and a class of the content only that covers less than
+      a twentieth of it (:data:`~segmentation.semantic.CONTENT_ONLY_JOIN`; mostly the network's mistakes)
+      joins the content region it borders most; a piece of a structure floating in the sky (a cloud
+      taken for a building) becomes sky. Classes covering less than ``min_region`` of a photo are
       merged into the next most probable class; edges follow the photo's own edges (a guided filter on
       the class probabilities). ``result.names`` says which id is which class. When too little of the
       photos is in matched classes (``min_matched``), the result is one region each, with a warning.
@@ -124,6 +128,10 @@ def auto_segment(
         Semantic only: a class of the style only that covers at least this share of the style joins the
         style region it borders most (:data:`~segmentation.semantic.STYLE_ONLY_JOIN`); 1 never joins
         (the class then stays a region of the style alone, whose look serves no content).
+    content_only_join : float, default 0.05
+        Semantic only: a class of the content only that covers less than this share of the content joins
+        the content region it borders most (:data:`~segmentation.semantic.CONTENT_ONLY_JOIN`) instead of
+        taking the whole style image; 0 never joins.
 
     Returns
     -------
@@ -161,6 +169,9 @@ def auto_segment(
     if style_only_join is not None:
         style_only_join = check_number("style_only_join", style_only_join, minimum=0.0, maximum=1.0)
         semantic_opts.append("style_only_join")
+    if content_only_join is not None:
+        content_only_join = check_number("content_only_join", content_only_join, minimum=0.0, maximum=1.0)
+        semantic_opts.append("content_only_join")
     check_stretch(stretch)
     semantic_opts += ["stretch"] if stretch is True else []
 
@@ -181,12 +192,13 @@ def auto_segment(
         if cluster_opts:
             raise ValueError(f"{next(iter(cluster_opts))}: expected method='cluster' (it applies to the clustering "
                              "only), got method='semantic'; drop it, or pass method='cluster'.")
-        from .semantic import MIN_MATCHED, STYLE_ONLY_JOIN, segment_pair
+        from .semantic import CONTENT_ONLY_JOIN, MIN_MATCHED, STYLE_ONLY_JOIN, segment_pair
 
         return segment_pair(c_rgb, s_rgb, k=k, merge=merge, drop=drop, model=model, min_region=min_region,
                             work_size=768 if work_size is None else work_size, refine=bool(refine), stretch=stretch,
                             min_matched=MIN_MATCHED if min_matched is None else min_matched,
-                            style_only_join=STYLE_ONLY_JOIN if style_only_join is None else style_only_join)
+                            style_only_join=STYLE_ONLY_JOIN if style_only_join is None else style_only_join,
+                            content_only_join=CONTENT_ONLY_JOIN if content_only_join is None else content_only_join)
     if semantic_opts:
         raise ValueError(f"{semantic_opts[0]}: expected the semantic method "
                          f"({_SEMANTIC_ONLY_WHY.get(semantic_opts[0], _NAMES_CLASSES)[1]}), "

@@ -1,5 +1,5 @@
-"""Edge refinement of semantic probabilities: a colour guided filter with the photo as guide, and
-small fragments absorbed by their neighbours."""
+"""Edge refinement of semantic probabilities: a colour guided filter with the photo as guide, small
+fragments absorbed by their neighbours, and pieces of structure floating in the sky taken as sky."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["guided_filter_probabilities", "REFINE_RADIUS", "REFINE_EPS", "FRAGMENT_SHARE"]
+__all__ = ["guided_filter_probabilities", "REFINE_RADIUS", "REFINE_EPS", "FRAGMENT_SHARE", "FLOATING_ENCLOSED"]
 
 #: Guided-filter refinement: radius at the network's scale (513 px long side), scaled with the photo;
 #: regularisation. Connected fragments smaller than FRAGMENT_SHARE of a photo join their neighbour.
@@ -94,3 +94,33 @@ def _absorb_fragments(labels: np.ndarray, min_pixels: int) -> np.ndarray:
             if neighbours.size:
                 labels[y0:y1, x0:x1][region] = np.bincount(neighbours).argmax()
     return labels
+
+
+#: A connected piece of a structure (building, wall, tower, ...) whose border within the frame lies in
+#: the sky for at least this share, and which does not reach the photo's bottom edge, floats: the
+#: network took a cloud for a building. It becomes sky (see :func:`_ground_floating`).
+FLOATING_ENCLOSED = 0.9
+
+
+def _ground_floating(labels: np.ndarray, sky: int, structures: set[int]) -> tuple[np.ndarray, float]:
+    """Relabel as ``sky`` the pieces of the ``structures`` labels that float in it: enclosed by the sky
+    (``FLOATING_ENCLOSED`` of their border within the frame) and clear of the bottom edge. Returns the
+    labels and the share of the photo relabelled."""
+    from scipy import ndimage
+
+    labels = labels.copy()
+    moved = 0
+    for lab_id in sorted(structures & set(np.unique(labels).tolist())):
+        comp, n = ndimage.label(labels == lab_id)
+        for c, sl in enumerate(ndimage.find_objects(comp), start=1):
+            if sl[0].stop == labels.shape[0]:
+                continue  # reaches the bottom edge: it stands on something
+            y0, y1 = max(sl[0].start - 1, 0), min(sl[0].stop + 1, labels.shape[0])
+            x0, x1 = max(sl[1].start - 1, 0), min(sl[1].stop + 1, labels.shape[1])
+            piece = comp[y0:y1, x0:x1] == c
+            ring = ndimage.binary_dilation(piece) & ~piece
+            around = labels[y0:y1, x0:x1][ring]
+            if around.size and np.mean(around == sky) >= FLOATING_ENCLOSED:
+                labels[y0:y1, x0:x1][piece] = sky
+                moved += int(piece.sum())
+    return labels, moved / labels.size

@@ -556,20 +556,20 @@ def test_stretched_contrast_labels_a_hazy_photo_better(net):
 
 
 def test_a_large_style_only_region_joins_the_region_it_borders_most():
-    from photostyle.segmentation.semantic import _join_style_only
+    from photostyle.segmentation.semantic import _join_one_sided
 
     style = np.zeros((10, 10), np.int64)  # 0: top rows, matched
     style[4:, :] = 1                      # 1: matched
     style[6:, :7] = 2                     # 2: style-only, 28 %: borders 1 on 7 + 3 pixels, 3 on 1, 0 nowhere
     style[9, 7:] = 3                      # 3: style-only, 3 %: too small to join
     before = style.copy()
-    joins = _join_style_only(style, [2, 3], {0, 1}, 0.25)
+    joins = _join_one_sided(style, [2, 3], {0, 1}, 0.25)
     assert joins == [(2, 1, 0.28)]
     assert (style[before == 2] == 1).all() and (style[before != 2] == before[before != 2]).all()
     # a style-only region with no matched neighbour stays
     lone = np.full((4, 4), 5, np.int64)
     lone[0, 0] = 0
-    assert _join_style_only(lone, [5], {7}, 0.25) == [] and (lone[1:] == 5).all()
+    assert _join_one_sided(lone, [5], {7}, 0.25) == [] and (lone[1:] == 5).all()
 
 
 @needs_model
@@ -606,3 +606,103 @@ def test_style_only_join_is_checked_and_semantic_only():
         auto_segment(x, x, method="cluster", style_only_join=0.5)
     with raises_exactly(ValueError, "style_only_join: expected a number in [0, 1], got 2; pass a value from 0 to 1."):
         auto_segment(x, x, method="semantic", style_only_join=2)
+
+
+def test_a_structure_floating_in_the_sky_becomes_sky():
+    from photostyle.segmentation.semantic import _ground_floating
+
+    sky, building, tree = 0, 1, 2
+    labels = np.zeros((20, 20), np.int64)
+    labels[14:, :] = building        # the buildings, on the bottom edge: stay
+    labels[0:3, 8:12] = building     # a "building" against the top edge, in the sky: a cloud
+    labels[5:8, 2:5] = building      # one inside the sky: a cloud
+    labels[5:8, 15:18] = tree        # a tree crown in the sky: not a structure, stays
+    labels[10:14, 9:11] = building   # a tower on the buildings: one piece with them, stays
+    before = labels.copy()
+    out, moved = _ground_floating(labels, sky, {building})
+    assert moved == pytest.approx((12 + 9) / 400)
+    changed = out != before
+    assert (before[changed] == building).all() and (out[changed] == sky).all()
+    assert changed[0:3, 8:12].all() and changed[5:8, 2:5].all() and changed.sum() == 21
+    assert (labels == before).all()  # the input is left as it was
+    # enclosed by the sky on less than FLOATING_ENCLOSED of its border: stays
+    half = np.zeros((10, 10), np.int64)
+    half[3:6, 0:4] = building
+    half[3:6, 4:6] = tree  # the building's right side and nothing else borders the tree: 3 of 11
+    out, moved = _ground_floating(half, sky, {building})
+    assert 3 / 11 > 1 - sem.FLOATING_ENCLOSED and moved == 0 and (out == half).all()
+
+
+@needs_model
+@needs_dpst
+def test_pair_4s_cloud_taken_for_a_building_is_sky(net):
+    # pair 4's reference is a city at night: the network calls a cloud at the top of its sky
+    # "building"; floating in the sky, it becomes sky, and the buildings below stay
+    content, style = dpst_photo("input", 4, 512), dpst_photo("style", 4, 512)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = auto_segment(content, style, method="semantic", model=net, work_size=512)
+    sky = next(i for i, n in m.names.items() if n == "sky")
+    building = next(i for i, n in m.names.items() if n == "building")
+    floating = [n for n in m.notes if n.startswith("style: pieces of structure floating in the sky (")]
+    assert len(floating) == 1 and floating[0].endswith("of the photo) are taken as sky (clouds the network "
+                                                      "took for buildings)"), m.notes
+    share = float(floating[0].split("(")[1].split("%")[0]) / 100
+    assert 0.015 < share < 0.05
+    assert not any(n.startswith("content: pieces of structure") for n in m.notes)
+    top = m.style_labels[: m.style_labels.shape[0] // 8]
+    assert float((top == sky).mean()) > 0.97 and not (top == building).any()
+    assert 0.45 < float((m.style_labels == building).mean()) < 0.6
+
+
+def test_a_small_content_only_region_joins_the_region_it_borders_most():
+    from photostyle.segmentation.semantic import _join_one_sided
+
+    content = np.zeros((10, 10), np.int64)  # 0: matched, top
+    content[5:, :] = 1                      # 1: matched, bottom
+    content[4:6, 0:2] = 2                   # 2: content-only, 4 %: borders 0 on 2 + 1, 1 on 2 + 1
+    content[7:9, 4:6] = 3                   # 3: content-only, 4 %, inside 1
+    content[0:3, 5:10] = 4                  # 4: content-only, 15 %: too large, keeps the whole style
+    before = content.copy()
+    joins = _join_one_sided(content, [2, 3, 4], {0, 1}, 0.05, small=True)
+    assert joins == [(2, 0, 0.04), (3, 1, 0.04)]  # a tie goes to the lower id
+    assert (content[before == 2] == 0).all() and (content[before == 3] == 1).all()
+    assert (content[before == 4] == 4).all()
+    again = before.copy()
+    assert _join_one_sided(again, [2, 3, 4], {0, 1}, 0.0, small=True) == [] and (again == before).all()
+
+
+@needs_model
+@needs_dpst
+def test_pair_44s_stray_content_classes_join_the_city(net):
+    # pair 44: a hazy aerial city; the network finds a "bed", a "car" and a "curtain" in it, which the
+    # reference (a city by day) has no family for: they join the buildings around them instead of
+    # taking the whole reference, sky included
+    content, style = dpst_photo("input", 44, 384), dpst_photo("style", 44, 384)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = auto_segment(content, style, method="semantic", model=net, work_size=384)
+        kept = auto_segment(content, style, method="semantic", model=net, work_size=384, content_only_join=0)
+    joined = {n.split("'")[1]: n for n in m.notes if n.startswith("content '") and "it joins the content's" in n}
+    assert {"bed", "car"} <= set(joined), m.notes
+    building = next(n for n in m.names.values() if n.startswith("building+"))  # with windowpane, ...
+    assert all(n.endswith(f"of the content) is not in the style: it joins the content's '{building}', which it "
+                          "borders most") for n in joined.values()), joined
+    assert all(float((m.content_labels == j).mean()) >= sem.CONTENT_ONLY_JOIN for j in m.content_only)
+    # content_only_join=0 never joins: the stray classes stay, each to be served by the whole reference
+    kept_names = {kept.names[j] for j in kept.content_only}
+    assert {"bed", "car"} <= kept_names and not any("it joins the content's" in n for n in kept.notes)
+    building = next(j for j, n in m.names.items() if n.startswith("building"))
+    kept_building = next(j for j, n in kept.names.items() if n.startswith("building"))
+    gained = float((m.content_labels == building).mean()) - float((kept.content_labels == kept_building).mean())
+    assert 0.02 < gained < 0.15
+
+
+def test_content_only_join_is_checked_and_semantic_only():
+    x = np.random.default_rng(0).random((40, 40, 3))
+    with raises_exactly(ValueError, "content_only_join: expected the semantic method (the clustering has no class "
+                                    "names), got the clustering; pass method='semantic'."):
+        auto_segment(x, x, method="cluster", content_only_join=0.1)
+    with raises_exactly(ValueError, "content_only_join: expected a number in [0, 1], got -1; pass a value from 0 "
+                                    "to 1."):
+        auto_segment(x, x, method="semantic", content_only_join=-1)
