@@ -349,7 +349,7 @@ def segment_pair(
     for j, t, covers in _join_one_sided(labels[0], sorted(present[0] - present[1]), both, content_only_join,
                                         small=True):
         notes.append(f"content '{regions[j][2]}' ({covers:.1%} of the content) is not in the style: it joins the "
-                     f"content's '{regions[t][2]}', which it borders most")
+                     f"content's '{regions[t][2]}', which it borders most, instead of taking the whole style image")
     present = [set(np.unique(l).tolist()) for l in labels]  # the joins relabel one-sided regions only
     heights = []
     for j in range(len(regions)):

@@ -687,7 +687,7 @@ def test_pair_44s_stray_content_classes_join_the_city(net):
     assert {"bed", "car"} <= set(joined), m.notes
     building = next(n for n in m.names.values() if n.startswith("building+"))  # with windowpane, ...
     assert all(n.endswith(f"of the content) is not in the style: it joins the content's '{building}', which it "
-                          "borders most") for n in joined.values()), joined
+                          "borders most, instead of taking the whole style image") for n in joined.values()), joined
     assert all(float((m.content_labels == j).mean()) >= sem.CONTENT_ONLY_JOIN for j in m.content_only)
     # content_only_join=0 never joins: the stray classes stay, each to be served by the whole reference
     kept_names = {kept.names[j] for j in kept.content_only}
