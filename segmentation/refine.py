@@ -111,7 +111,7 @@ def _ground_floating(labels: np.ndarray, sky: int, structures: set[int]) -> tupl
     labels = labels.copy()
     moved = 0
     for lab_id in sorted(structures & set(np.unique(labels).tolist())):
-        comp, n = ndimage.label(labels == lab_id)
+        comp, _ = ndimage.label(labels == lab_id)
         for c, sl in enumerate(ndimage.find_objects(comp), start=1):
             if sl[0].stop == labels.shape[0]:
                 continue  # reaches the bottom edge: it stands on something
