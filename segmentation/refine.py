@@ -68,6 +68,19 @@ def guided_filter_probabilities(guide: Any, probs: Any, *, radius: int, eps: flo
     return out.to(dtype)
 
 
+def _piece_and_ring(
+    comp: np.ndarray, c: int, box: tuple[slice, slice]
+) -> tuple[tuple[slice, slice], np.ndarray, np.ndarray]:
+    """Component ``c`` of the labelled ``comp`` (bounding ``box`` from ``ndimage.find_objects``): a window
+    one pixel wider than its box (clipped to the frame), and its pixels and 4-neighbour ring in it."""
+    from scipy import ndimage
+
+    window = (slice(max(box[0].start - 1, 0), min(box[0].stop + 1, comp.shape[0])),
+              slice(max(box[1].start - 1, 0), min(box[1].stop + 1, comp.shape[1])))
+    piece = comp[window] == c
+    return window, piece, ndimage.binary_dilation(piece) & ~piece
+
+
 def _absorb_fragments(labels: np.ndarray, min_pixels: int) -> np.ndarray:
     """Connected fragments smaller than ``min_pixels`` take the label sharing most of their border."""
     from scipy import ndimage
@@ -84,15 +97,11 @@ def _absorb_fragments(labels: np.ndarray, min_pixels: int) -> np.ndarray:
             continue
         boxes = ndimage.find_objects(comp)
         for c in small:
-            sl = boxes[c - 1]
-            y0, y1 = max(sl[0].start - 1, 0), min(sl[0].stop + 1, labels.shape[0])
-            x0, x1 = max(sl[1].start - 1, 0), min(sl[1].stop + 1, labels.shape[1])
-            region = comp[y0:y1, x0:x1] == c
-            ring = ndimage.binary_dilation(region) & ~region
-            neighbours = labels[y0:y1, x0:x1][ring]
+            window, region, ring = _piece_and_ring(comp, c, boxes[c - 1])
+            neighbours = labels[window][ring]
             neighbours = neighbours[neighbours != lab_id]
             if neighbours.size:
-                labels[y0:y1, x0:x1][region] = np.bincount(neighbours).argmax()
+                labels[window][region] = np.bincount(neighbours).argmax()
     return labels
 
 
@@ -112,15 +121,12 @@ def _ground_floating(labels: np.ndarray, sky: int, structures: set[int]) -> tupl
     moved = 0
     for lab_id in sorted(structures & set(np.unique(labels).tolist())):
         comp, _ = ndimage.label(labels == lab_id)
-        for c, sl in enumerate(ndimage.find_objects(comp), start=1):
-            if sl[0].stop == labels.shape[0]:
+        for c, box in enumerate(ndimage.find_objects(comp), start=1):
+            if box[0].stop == labels.shape[0]:
                 continue  # reaches the bottom edge: it stands on something
-            y0, y1 = max(sl[0].start - 1, 0), min(sl[0].stop + 1, labels.shape[0])
-            x0, x1 = max(sl[1].start - 1, 0), min(sl[1].stop + 1, labels.shape[1])
-            piece = comp[y0:y1, x0:x1] == c
-            ring = ndimage.binary_dilation(piece) & ~piece
-            around = labels[y0:y1, x0:x1][ring]
+            window, piece, ring = _piece_and_ring(comp, c, box)
+            around = labels[window][ring]
             if around.size and np.mean(around == sky) >= FLOATING_ENCLOSED:
-                labels[y0:y1, x0:x1][piece] = sky
+                labels[window][piece] = sky
                 moved += int(piece.sum())
     return labels, moved / labels.size
