@@ -57,6 +57,15 @@ def dpst_photo(kind: str, index: int, long_side: int | None = None) -> np.ndarra
     return np.asarray(img)
 
 
+
+def pair_masks(net, index: int, size: int, **options) -> AutoMasks:
+    """The semantic masks of DPST pair ``index`` at ``size`` px (long side, also the masks' work size),
+    the network's warnings silenced."""
+    content, style = dpst_photo("input", index, size), dpst_photo("style", index, size)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return auto_segment(content, style, method="semantic", model=net, work_size=size, **options)
+
 # -- class names and families ------------------------------------------------------------------------
 
 def test_class_names_agree_with_the_label_file_and_every_class_has_one_family():
@@ -577,10 +586,7 @@ def test_a_large_style_only_region_joins_the_region_it_borders_most():
 def test_pair_15s_field_joins_the_mountains_it_borders(net):
     # pair 15: snowy mountains, and a reference of green mountains over a field the content has no
     # class for; the field (about 40 % of the reference) serves the mountains instead of nothing
-    content, style = dpst_photo("input", 15, 384), dpst_photo("style", 15, 384)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        m = auto_segment(content, style, method="semantic", model=net, work_size=384)
+    m = pair_masks(net, 15, 384)
     mountain = next(i for i, n in m.names.items() if n == "mountain")
     joined = [n for n in m.notes if n.startswith("style 'field' (")]
     assert len(joined) == 1 and joined[0].endswith("of the style) is not in the content: it joins the style's "
@@ -589,9 +595,7 @@ def test_pair_15s_field_joins_the_mountains_it_borders(net):
     assert all(float((m.style_labels == j).mean()) < 0.25 for j in m.style_only)
 
     # style_only_join=1 never joins: the field stays a region of the style alone
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        kept = auto_segment(content, style, method="semantic", model=net, work_size=384, style_only_join=1)
+    kept = pair_masks(net, 15, 384, style_only_join=1)
     assert not any(n.startswith("style 'field' (") for n in kept.notes), kept.notes
     field = next(i for i, n in kept.names.items() if n == "field")
     assert field in kept.style_only and 0.3 < float((kept.style_labels == field).mean()) < 0.5
@@ -638,10 +642,7 @@ def test_a_structure_floating_in_the_sky_becomes_sky():
 def test_pair_4s_cloud_taken_for_a_building_is_sky(net):
     # pair 4's reference is a city at night: the network calls a cloud at the top of its sky
     # "building"; floating in the sky, it becomes sky, and the buildings below stay
-    content, style = dpst_photo("input", 4, 512), dpst_photo("style", 4, 512)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        m = auto_segment(content, style, method="semantic", model=net, work_size=512)
+    m = pair_masks(net, 4, 512)
     sky = next(i for i, n in m.names.items() if n == "sky")
     building = next(i for i, n in m.names.items() if n == "building")
     floating = [n for n in m.notes if n.startswith("style: pieces of structure floating in the sky (")]
@@ -678,11 +679,8 @@ def test_pair_44s_stray_content_classes_join_the_city(net):
     # pair 44: a hazy aerial city; the network finds a "bed", a "car" and a "curtain" in it, which the
     # reference (a city by day) has no family for: they join the buildings around them instead of
     # taking the whole reference, sky included
-    content, style = dpst_photo("input", 44, 384), dpst_photo("style", 44, 384)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        m = auto_segment(content, style, method="semantic", model=net, work_size=384)
-        kept = auto_segment(content, style, method="semantic", model=net, work_size=384, content_only_join=0)
+    m = pair_masks(net, 44, 384)
+    kept = pair_masks(net, 44, 384, content_only_join=0)
     joined = {n.split("'")[1]: n for n in m.notes if n.startswith("content '") and "it joins the content's" in n}
     assert {"bed", "car"} <= set(joined), m.notes
     building = next(n for n in m.names.values() if n.startswith("building+"))  # with windowpane, ...
