@@ -219,6 +219,13 @@ def _is_auto(mask: Any) -> bool:
     return isinstance(mask, str) and mask == "auto"
 
 
+def _is_auto_masks(mask: Any) -> bool:
+    """An :class:`~photostyle.segmentation.AutoMasks` (both photos' label maps and their names)."""
+    from photostyle.segmentation.automasks import AutoMasks
+
+    return isinstance(mask, AutoMasks)
+
+
 def resolve_masks(
     content_mask: MaskLike,
     style_mask: MaskLike,
@@ -235,8 +242,10 @@ def resolve_masks(
     Parameters
     ----------
     content_mask, style_mask
-        Both None (no masks), both masks (paths, colour images, label maps), or ``content_mask="auto"``
-        with ``style_mask`` None or ``"auto"`` (automatic matched masks, :func:`segmentation.auto_segment`).
+        Both None (no masks), both masks (paths, colour images, label maps), ``content_mask="auto"``
+        with ``style_mask`` None or ``"auto"`` (automatic matched masks, :func:`segmentation.auto_segment`),
+        or ``content_mask`` the :class:`~photostyle.segmentation.AutoMasks` that ``auto_segment`` returned
+        (both label maps and their names; ``style_mask`` None).
     content, style
         The images at full size, (1, 3, H, W) in [0, 1]; masks must fit them (or their aspect ratio).
     auto_k
@@ -253,6 +262,20 @@ def resolve_masks(
     """
     from .image import resize_long_side, to_numpy
 
+    names: dict[int, str] = {}
+    if _is_auto_masks(style_mask):
+        raise ValueError("style_mask: expected a mask of the style photo, got an AutoMasks (it holds both photos' "
+                         "label maps); pass it as content_mask and leave style_mask out.")
+    if _is_auto_masks(content_mask):
+        if style_mask is not None:
+            raise ValueError("content_mask: an AutoMasks holds both photos' label maps; expected style_mask left out, "
+                             f"got a {type(style_mask).__name__}; pass the AutoMasks as content_mask alone.")
+        made = {k: v for k, v in dict(auto_options or {}, auto_k=auto_k).items() if v is not None}
+        if made:
+            raise ValueError(f"{', '.join(sorted(made))}: options of automatic masks, but content_mask is an AutoMasks "
+                             "that auto_segment already made; pass them to segmentation.auto_segment instead.")
+        names = dict(content_mask.names)
+        content_mask, style_mask = content_mask.content_labels, content_mask.style_labels
     auto = _is_auto(content_mask) or _is_auto(style_mask)
     if auto and not all(m is None or _is_auto(m) for m in (content_mask, style_mask)):
         raise ValueError(
@@ -289,7 +312,7 @@ def resolve_masks(
         size = full if max_side is None or max(full) <= max_side else long_side_shape(full, max_side)
         labels, given = _load_mask(mask, name=name, max_side=max_side)
         fitted.append(fit_mask(labels, full, name=name, size=size, given_shape=given))
-    return MaskSet(*fitted)
+    return MaskSet(*fitted, names)
 
 
 @torch.no_grad()

@@ -117,7 +117,9 @@ def transfer(
         maps (H, W), or paths to either. Give both or neither. Each must match its image's size or at
         least its aspect ratio (then it is resized with nearest neighbour, with a warning).
         ``content_mask="auto"`` (style_mask omitted or ``"auto"``) segments both images jointly with
-        :func:`segmentation.auto_segment`, so that the same id marks corresponding regions.
+        :func:`segmentation.auto_segment`, so that the same id marks corresponding regions; or
+        ``content_mask=`` the :class:`~photostyle.segmentation.AutoMasks` that ``auto_segment`` returned
+        (made with any of its options, looked at first), style_mask omitted: its label maps and names.
     auto_k
         Number of regions for ``"auto"`` masks; None lets the segmenter choose.
     auto_method

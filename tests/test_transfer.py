@@ -305,6 +305,34 @@ def test_automatic_masks(lite_encoder, small_pair):
         no_masks.mask_overlay()
 
 
+def test_an_automasks_given_as_content_mask_is_used_as_made_with_its_names(lite_encoder, small_pair):
+    """auto_segment's result, looked at (and made with any of its options), goes to transfer as it is."""
+    import dataclasses
+
+    from photostyle.image import to_numpy
+    from photostyle.segmentation import auto_segment
+    from ._shared import raises_exactly
+
+    content, style = _tiny(small_pair["content"], 64), _tiny(small_pair["style"], 64)
+    made = auto_segment(to_numpy(content), to_numpy(style), k=2, method="cluster")
+    named = dataclasses.replace(made, names={0: "upper", 1: "lower"})  # the clustering has no names
+    result = transfer(content, style, content_mask=named, preset="lite", output_size="work", size=64,
+                      num_steps=(2, 1), encoder=lite_encoder, progress=False)
+    assert np.array_equal(result.masks["content"], made.content_labels)
+    assert np.array_equal(result.masks["style"], made.style_labels)
+    assert result.label_names == {0: "upper", 1: "lower"}
+    tiny = dict(preset="lite", encoder=lite_encoder, progress=False)
+    with raises_exactly(ValueError, "content_mask: an AutoMasks holds both photos' label maps; expected style_mask "
+                                    "left out, got a ndarray; pass the AutoMasks as content_mask alone."):
+        transfer(content, style, content_mask=named, style_mask=made.style_labels, **tiny)
+    with raises_exactly(ValueError, "style_mask: expected a mask of the style photo, got an AutoMasks (it holds both "
+                                    "photos' label maps); pass it as content_mask and leave style_mask out."):
+        transfer(content, style, content_mask=made.content_labels, style_mask=named, **tiny)
+    with raises_exactly(ValueError, "auto_k, merge: options of automatic masks, but content_mask is an AutoMasks that "
+                                    "auto_segment already made; pass them to segmentation.auto_segment instead."):
+        transfer(content, style, content_mask=named, auto_k=3, merge={"tree": "grass"}, **tiny)
+
+
 def test_lbfgs_iterates_equal_torch_optims_step_for_step():
     """photostyle's L-BFGS is torch.optim.LBFGS(max_iter=1, no line search) written out for one tensor:
     the same iterates to the last bit, through a full history (it wraps around)."""
