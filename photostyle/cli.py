@@ -30,6 +30,9 @@ def _add_transfer(sub) -> None:
     add_transfer_options(p)
     p.add_argument("--save-stages", action="store_true",
                    help="also write OUTPUT's stem + _<level> for every level next to the output")
+    p.add_argument("--save-masks", action="store_true",
+                   help="also write the masks the transfer used as OUTPUT's stem + _content_mask.png and "
+                   "_style_mask.png (palette PNGs that --content-mask/--style-mask read back: edit and run again)")
     p.set_defaults(func=_run_transfer)
 
     f = sub.add_parser(
@@ -51,6 +54,12 @@ def _run_transfer(args) -> int:
     outputs = [out]
     if args.save_stages:
         outputs += [out.with_name(f"{out.stem}_{lv.name}{out.suffix}") for lv in PRESETS[args.preset].levels]
+    mask_paths = {side: out.with_name(f"{out.stem}_{side}_mask.png") for side in ("content", "style")}
+    if args.save_masks:
+        if args.auto_masks is None and args.content_mask is None:
+            raise UsageError("--save-masks writes the masks the transfer uses, but it has none: add --auto-masks 0 "
+                             "(automatic masks) or --content-mask and --style-mask.")
+        outputs += list(mask_paths.values())
     # Check every output before any work: exists (without --overwrite) or not writable.
     for path in outputs:
         check_output_path(path, overwrite=args.overwrite)
@@ -65,6 +74,8 @@ def _run_transfer(args) -> int:
             stage = path.stem[len(out.stem) + 1:]
             if stage in result.stages:
                 save_image(result.stages[stage], path, overwrite=args.overwrite)
+    if args.save_masks:
+        _save_masks(result, mask_paths, {"content": args.content, "style": args.style}, overwrite=args.overwrite)
     if result.stopped:
         print(f"photostyle: note: {result.stopped}", file=sys.stderr)
     t, w = result.timings, result.weights
@@ -73,7 +84,23 @@ def _run_transfer(args) -> int:
     print(f"wrote {out} ({result.image.width}x{result.image.height}; preset {result.preset.name} on the "
           f"{result.network['layout']} VGG-19 in {result.network['precision']} (content {w.content:g}, style {w.style:g}, tv {w.tv:g}, photo {w.photo:g}); "
           f"{levels}, total {t['total']:.1f}s)")
+    if result.label_names:
+        print("masks: " + ", ".join(f"{i} {name}" for i, name in sorted(result.label_names.items())))
     return EXIT_OK
+
+
+def _save_masks(result, paths: dict, photos: dict, *, overwrite: bool) -> None:
+    """The transfer's label maps at their photos' own sizes (nearest), as DPST-palette PNGs (grey PNGs
+    past the palette's nine ids)."""
+    from .image import open_image
+    from .segmentation import DPST_PALETTE, resize_labels, save_label_map
+
+    for side, path in paths.items():
+        width, height = open_image(photos[side], name=side).size
+        labels = resize_labels(result.masks[side], (height, width))
+        palette = DPST_PALETTE if int(labels.max()) < len(DPST_PALETTE) else None
+        save_label_map(labels, path, overwrite=overwrite, palette=palette)
+        print(f"wrote {path}")
 
 
 def _run_fetch(args) -> int:

@@ -96,6 +96,42 @@ def test_transfer_writes_output_and_refuses_to_overwrite(small_files, shared_wei
     assert code == 2 and "--output-size: expected full, work or a whole number >= 1, got 'big'" in err
 
 
+def test_save_masks_writes_the_masks_used_at_the_photos_sizes_and_they_read_back(small_files, shared_weights,
+                                                                                  tmp_path, capsys):
+    """--save-masks: the automatic masks as palette PNGs beside the output, which a second run takes as
+    --content-mask / --style-mask (a user edits them in between)."""
+    from photostyle.segmentation import load_label_map
+
+    out = tmp_path / "r.png"
+    base = [small_files["content"], small_files["style"], "--preset", "lite", "--size", "48", "--steps", "2,1",
+            "--weights", shared_weights, "--quiet", "--device", "cpu"]
+    argv = ["transfer", *base, "-o", out, "--auto-masks", "2", "--auto-method", "cluster", "--save-masks"]
+    code, text, err = _run(argv, capsys)
+    assert code == 0, err
+    saved = {side: tmp_path / f"r_{side}_mask.png" for side in ("content", "style")}
+    assert f"wrote {saved['content']}" in text and f"wrote {saved['style']}" in text
+    for side, path in saved.items():
+        labels = load_label_map(path)
+        photo = Image.open(small_files[side])
+        assert labels.shape == (photo.height, photo.width)
+        assert set(np.unique(labels)) == {0, 1}  # two matched regions, on both sides
+        assert Image.open(path).mode == "P"  # coloured with the DPST palette: any viewer shows the regions
+    before = {side: path.read_bytes() for side, path in saved.items()}
+    code, _, err = _run(argv, capsys)  # the output and the masks exist: refused before any work
+    assert code == 2 and "already exists" in err
+    assert {side: path.read_bytes() for side, path in saved.items()} == before
+    again = ["transfer", *base, "-o", tmp_path / "again.png", "--content-mask", saved["content"],
+             "--style-mask", saved["style"]]
+    code, _, err = _run(again, capsys)
+    assert code == 0, err
+    assert "resizing the mask" not in err  # saved at the photos' own sizes
+    code, _, err = _run(["transfer", *base, "-o", tmp_path / "none.png", "--save-masks"], capsys)
+    assert code == 2
+    assert err.strip() == ("photostyle: error: --save-masks writes the masks the transfer uses, but it has none: add "
+                           "--auto-masks 0 (automatic masks) or --content-mask and --style-mask.")
+    assert not (tmp_path / "none.png").exists()
+
+
 def test_unwritable_or_missing_output_directory(small_files, shared_weights, tmp_path, capsys):
     argv = ["transfer", small_files["content"], small_files["style"], "-o", tmp_path / "no" / "such" / "dir.png",
             "--preset", "lite", "--weights", shared_weights, "--quiet"]
