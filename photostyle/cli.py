@@ -90,14 +90,14 @@ def _run_transfer(args) -> int:
 
 
 def _save_masks(result, paths: dict, photos: dict, *, overwrite: bool) -> None:
-    """The transfer's label maps at their photos' own sizes (nearest), as DPST-palette PNGs (grey PNGs
-    past the palette's nine ids)."""
+    """The transfer's label maps (as made or read, :attr:`TransferResult.masks_native`) at their photos'
+    own sizes (nearest), as DPST-palette PNGs (grey PNGs past the palette's nine ids)."""
     from .image import open_image
     from .segmentation import DPST_PALETTE, resize_labels, save_label_map
 
     for side, path in paths.items():
         width, height = open_image(photos[side], name=side).size
-        labels = resize_labels(result.masks[side], (height, width))
+        labels = resize_labels(result.masks_native[side], (height, width))
         palette = DPST_PALETTE if int(labels.max()) < len(DPST_PALETTE) else None
         save_label_map(labels, path, overwrite=overwrite, palette=palette)
         print(f"wrote {path}")

@@ -39,6 +39,11 @@ class TransferResult:
     masks
         The label maps used at the working size, ``{"content": (H, W), "style": (H', W')}`` int64, or
         None without masks.
+    masks_native
+        The same label maps at the size they were made or read (automatic masks: the size
+        ``auto_segment`` ran at, 512 px long side or the photo's own if smaller; given masks: their
+        photos' size, at most twice the working size or 1024 px long side, whichever is more), e.g. to
+        save them for editing; None without masks.
     snapshots
         ``(stage, step, image)`` every ``snapshot_every`` steps.
     metrics
@@ -70,6 +75,7 @@ class TransferResult:
     history: list[dict[str, Any]]
     timings: dict[str, float]
     masks: dict[str, np.ndarray] | None = None
+    masks_native: dict[str, np.ndarray] | None = None
     snapshots: list[tuple[str, int, torch.Tensor]] = field(default_factory=list)
     metrics: dict[str, float] | None = None
     stopped: str | None = None

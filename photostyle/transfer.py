@@ -399,7 +399,9 @@ def transfer(
 
     result = TransferResult(
         image=to_pil(out), tensor=out, stages=stages, history=history, timings=timings,
-        masks=masks.labels_at(work_hw, style_hw) if masks is not None else None, snapshots=snapshots,
+        masks=masks.labels_at(work_hw, style_hw) if masks is not None else None,
+        masks_native={"content": masks.content, "style": masks.style} if masks is not None else None,
+        snapshots=snapshots,
         stopped="; ".join(str(s) for s in stops) or None, preset=preset, stops=stops, weights=loss_weights,
         network={"layout": str(getattr(encoder, "layout", "?")), "source": str(getattr(encoder, "source", "?")),
                  "precision": str(compute_dtype or content_work.dtype).replace("torch.", "")},

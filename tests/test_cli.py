@@ -100,7 +100,8 @@ def test_save_masks_writes_the_masks_used_at_the_photos_sizes_and_they_read_back
                                                                                   tmp_path, capsys):
     """--save-masks: the automatic masks as palette PNGs beside the output, which a second run takes as
     --content-mask / --style-mask (a user edits them in between)."""
-    from photostyle.segmentation import load_label_map
+    from photostyle.image import to_numpy, to_tensor
+    from photostyle.segmentation import auto_segment, load_label_map
 
     out = tmp_path / "r.png"
     base = [small_files["content"], small_files["style"], "--preset", "lite", "--size", "48", "--steps", "2,1",
@@ -110,11 +111,15 @@ def test_save_masks_writes_the_masks_used_at_the_photos_sizes_and_they_read_back
     assert code == 0, err
     saved = {side: tmp_path / f"r_{side}_mask.png" for side in ("content", "style")}
     assert f"wrote {saved['content']}" in text and f"wrote {saved['style']}" in text
+    photos = {side: to_numpy(to_tensor(small_files[side])) for side in ("content", "style")}
+    made = auto_segment(photos["content"], photos["style"], k=2, method="cluster")  # what the run made, at 64 px
     for side, path in saved.items():
         labels = load_label_map(path)
         photo = Image.open(small_files[side])
         assert labels.shape == (photo.height, photo.width)
         assert set(np.unique(labels)) == {0, 1}  # two matched regions, on both sides
+        # the masks as made (not the 48-px working-size copy brought back up)
+        assert np.array_equal(labels, getattr(made, f"{side}_labels"))
         assert Image.open(path).mode == "P"  # coloured with the DPST palette: any viewer shows the regions
     before = {side: path.read_bytes() for side, path in saved.items()}
     code, _, err = _run(argv, capsys)  # the output and the masks exist: refused before any work

@@ -321,6 +321,7 @@ def test_an_automasks_given_as_content_mask_is_used_as_made_with_its_names(lite_
     assert np.array_equal(result.masks["content"], made.content_labels)
     assert np.array_equal(result.masks["style"], made.style_labels)
     assert result.label_names == {0: "upper", 1: "lower"}
+    assert np.array_equal(result.masks_native["content"], made.content_labels)  # as made
     tiny = dict(preset="lite", encoder=lite_encoder, progress=False)
     with raises_exactly(ValueError, "content_mask: an AutoMasks holds both photos' label maps; expected style_mask "
                                     "left out, got a ndarray; pass the AutoMasks as content_mask alone."):
