@@ -136,6 +136,7 @@ def prepare_masks(
     style_shape: tuple[int, int],
     *,
     warn: bool = True,
+    names: Mapping[int, str] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[int]]:
     """One-hot masks for the labels present in the content, at the given working sizes.
 
@@ -147,6 +148,8 @@ def prepare_masks(
         Working sizes (H, W) of the two images.
     warn
         Warn about content labels that do not occur in the style.
+    names
+        Names of the label ids where known (automatic semantic masks), for that warning.
 
     Returns
     -------
@@ -166,8 +169,10 @@ def prepare_masks(
     style_ids = set(int(i) for i in np.unique(style_labels))
     missing = [i for i in ids if i not in style_ids]
     if missing and warn:
+        named = [names[i] for i in missing if i in (names or {})]
+        what = f"{missing} ({', '.join(map(repr, named))})" if len(named) == len(missing) else f"{missing}"
         warnings.warn(
-            f"content mask labels {missing} do not occur in the style mask; those regions are matched to "
+            f"content mask labels {what} do not occur in the style mask; those regions are matched to "
             "the whole style image.",
             stacklevel=3,
         )
@@ -203,7 +208,7 @@ class MaskSet:
         The warning about content labels missing from the style is given once per MaskSet.
         """
         c, s, present, _ = prepare_masks(self.content, self.style, content_shape, style_shape,
-                                         warn=not self._warned)
+                                         warn=not self._warned, names=self.names)
         self._warned = True
         return c, s, present
 

@@ -203,6 +203,8 @@ def test_masks_content_only_labels_fall_back_with_warning():
         cm, sm, present, ids = prepare_masks(content, style, (6, 8), (5, 5))
     assert ids == [0, 2]
     assert cm.shape == (2, 6, 8) and sm.shape == (2, 5, 5)
+    with pytest.warns(UserWarning, match=r"^content mask labels \[2\] \('tree'\) do not occur in the style mask; "):
+        prepare_masks(content, style, (6, 8), (5, 5), names={0: "sky", 2: "tree"})  # named where known
     assert present.tolist() == [True, False]
     assert float(cm[1].mean()) == pytest.approx(0.5)
 
