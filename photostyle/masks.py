@@ -96,6 +96,12 @@ def _load_mask(mask: Any, *, name: str, max_side: int | None) -> tuple[np.ndarra
     return labels, given if given is not None else tuple(labels.shape)
 
 
+def _other_aspect(mask_shape: tuple[int, int], image_shape: tuple[int, int]) -> bool:
+    """The mask's aspect ratio differs from its image's by more than 2 %: it was made for another image."""
+    (mh, mw), (ih, iw) = mask_shape, image_shape
+    return abs(mh / mw - ih / iw) > 0.02 * (ih / iw)
+
+
 def fit_mask(labels: np.ndarray, image_shape: tuple[int, int], *, name: str,
              size: tuple[int, int] | None = None, given_shape: tuple[int, int] | None = None) -> np.ndarray:
     """Bring a label map to its image's size: equal, or the same aspect ratio (nearest resize, warned).
@@ -112,7 +118,7 @@ def fit_mask(labels: np.ndarray, image_shape: tuple[int, int], *, name: str,
     (mh, mw), (ih, iw) = (given_shape or labels.shape), image_shape
     if (mh, mw) == (ih, iw):
         return labels if labels.shape == size else segmentation.resize_labels(labels, size)
-    if abs(mh / mw - ih / iw) > 0.02 * (ih / iw):
+    if _other_aspect((mh, mw), (ih, iw)):
         raise ValueError(
             f"{name}: the mask is {mh}x{mw} (HxW) but its image is {ih}x{iw}, a different aspect ratio; "
             "a mask must cover its image exactly: pass the mask made for this image, or crop/resize it to "
@@ -267,11 +273,12 @@ def resolve_masks(
     """
     from .image import resize_long_side, to_numpy
 
-    names: dict[int, str] = {}
     if _is_auto_masks(style_mask):
         raise ValueError("style_mask: expected a mask of the style photo, got an AutoMasks (it holds both photos' "
                          "label maps); pass it as content_mask and leave style_mask out.")
     if _is_auto_masks(content_mask):
+        from photostyle.segmentation.labels import check_label_map
+
         if style_mask is not None:
             raise ValueError("content_mask: an AutoMasks holds both photos' label maps; expected style_mask left out, "
                              f"got a {type(style_mask).__name__}; pass the AutoMasks as content_mask alone.")
@@ -279,8 +286,16 @@ def resolve_masks(
         if made:
             raise ValueError(f"{', '.join(sorted(made))}: options of automatic masks, but content_mask is an AutoMasks "
                              "that auto_segment already made; pass them to segmentation.auto_segment instead.")
-        names = dict(content_mask.names)
-        content_mask, style_mask = content_mask.content_labels, content_mask.style_labels
+        kept = []
+        for side, labels, image in (("content", content_mask.content_labels, content),
+                                    ("style", content_mask.style_labels, style)):
+            labels = np.asarray(check_label_map(labels, f"content_mask ({side} labels)"), dtype=np.int64)
+            if _other_aspect(labels.shape, tuple(image.shape[-2:])):
+                raise ValueError(f"content_mask: the AutoMasks' {side} labels are {labels.shape[0]}x{labels.shape[1]} "
+                                 f"(HxW) but the {side} photo is {image.shape[-2]}x{image.shape[-1]}, a different "
+                                 "aspect ratio; pass the AutoMasks that auto_segment made for these two photos.")
+            kept.append(labels)  # at the size auto_segment ran at, like content_mask="auto"'s
+        return MaskSet(*kept, dict(content_mask.names))
     auto = _is_auto(content_mask) or _is_auto(style_mask)
     if auto and not all(m is None or _is_auto(m) for m in (content_mask, style_mask)):
         raise ValueError(
@@ -317,7 +332,7 @@ def resolve_masks(
         size = full if max_side is None or max(full) <= max_side else long_side_shape(full, max_side)
         labels, given = _load_mask(mask, name=name, max_side=max_side)
         fitted.append(fit_mask(labels, full, name=name, size=size, given_shape=given))
-    return MaskSet(*fitted, names)
+    return MaskSet(*fitted)
 
 
 @torch.no_grad()

@@ -311,7 +311,10 @@ def test_an_automasks_given_as_content_mask_is_used_as_made_with_its_names(lite_
     """auto_segment's result, looked at (and made with any of its options), goes to transfer as it is."""
     import dataclasses
 
+    import warnings
+
     from photostyle.image import to_numpy
+    from photostyle.masks import resolve_masks
     from photostyle.segmentation import auto_segment
     from ._shared import raises_exactly
 
@@ -324,6 +327,18 @@ def test_an_automasks_given_as_content_mask_is_used_as_made_with_its_names(lite_
     assert np.array_equal(result.masks["style"], made.style_labels)
     assert result.label_names == {0: "upper", 1: "lower"}
     assert np.array_equal(result.masks_native["content"], made.content_labels)  # as made
+    # made at a smaller size (the photos' aspect ratios): kept at that size, like content_mask="auto"'s
+    smaller = auto_segment(to_numpy(_tiny(small_pair["content"], 40)), to_numpy(_tiny(small_pair["style"], 40)),
+                           k=2, method="cluster")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # no "resizing the mask" warning
+        masks = resolve_masks(smaller, None, content, style, auto_size=512)
+    assert np.array_equal(masks.content, smaller.content_labels) and masks.content.shape[1] == 40
+    square = dataclasses.replace(made, style_labels=np.zeros((40, 40), np.int64))
+    with raises_exactly(ValueError, "content_mask: the AutoMasks' style labels are 40x40 (HxW) but the style photo "
+                                    "is 43x64, a different aspect ratio; pass the AutoMasks that auto_segment made "
+                                    "for these two photos."):
+        transfer(content, style, content_mask=square, preset="lite", encoder=lite_encoder, progress=False)
     tiny = dict(preset="lite", encoder=lite_encoder, progress=False)
     with raises_exactly(ValueError, "content_mask: an AutoMasks holds both photos' label maps; expected style_mask "
                                     "left out, got a ndarray; pass the AutoMasks as content_mask alone."):
