@@ -8,10 +8,15 @@ Used for images (:func:`photostyle.image.save_image`) and every other file the l
 from __future__ import annotations
 
 import os
+import re
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["atomic_write_path", "check_writable"]
+__all__ = ["atomic_write_path", "check_writable", "remove_stale_temporaries"]
+
+# The random part of tempfile.mkstemp's names (tempfile._RandomNameSequence: 8 of these characters).
+_RANDOM_PART = re.compile(r"[a-z0-9_]{8}")
 
 
 def check_writable(path: str | os.PathLike, *, overwrite: bool = False) -> Path:
@@ -90,3 +95,31 @@ class atomic_write_path:
         finally:
             self.tmp.unlink(missing_ok=True)
 
+
+
+def remove_stale_temporaries(paths: Iterable[str | os.PathLike]) -> list[Path]:
+    """Delete the temporary files that :class:`atomic_write_path` made for ``paths`` and that a killed
+    process left behind (``.<stem>.<8 random characters><suffix>`` beside each path); return them.
+
+    A process killed with SIGKILL while writing cannot remove its temporary file. Call this only where
+    nothing else writes those outputs at the same time (a batch holds its folder's lock). Each folder is
+    listed once, whatever the number of paths in it.
+    """
+    wanted: dict[Path, set[tuple[str, str]]] = {}
+    for path in map(Path, paths):
+        wanted.setdefault(path.parent, set()).add((path.stem, path.suffix))
+    removed = []
+    for folder, names in wanted.items():
+        try:
+            entries = list(os.scandir(folder))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for entry in entries:
+            name = entry.name
+            suffix = Path(name).suffix
+            rest = name[1:len(name) - len(suffix)]  # "<stem>.<random>"
+            if (name.startswith(".") and len(rest) > 9 and rest[-9] == "." and _RANDOM_PART.fullmatch(rest[-8:])
+                    and (rest[:-9], suffix) in names and entry.is_file(follow_symlinks=False)):
+                Path(entry.path).unlink(missing_ok=True)
+                removed.append(Path(entry.path))
+    return removed

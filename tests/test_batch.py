@@ -152,8 +152,11 @@ def test_records_resume_and_changes(photos, opts, tmp_path):
     with Image.open(out / "p0.png") as im:
         assert im.size == (48, 40)
 
+    stale = out / ".p0.k1ll3d_x.png"  # what a worker killed while writing p0.png leaves behind
+    stale.write_bytes(b"half an image")
     again = run_batch(jobs, out, workers=0, **opts)  # nothing to do: the records match
     assert (again.done, again.skipped_done, again.exit_code) == (0, 3, 0)
+    assert not stale.exists()  # removed by the next run, which holds the folder's lock
     assert len(_records(out)) == 3
 
     # One photo changes, one output disappears: exactly those two run again.

@@ -243,3 +243,24 @@ def test_unwritable_directory_message(tmp_path, monkeypatch):
 def test_to_pil():
     pil = to_pil(torch.ones(1, 3, 2, 3))
     assert pil.size == (3, 2) and pil.mode == "RGB"
+
+
+def test_stale_temporaries_of_a_killed_writer_are_found_and_only_they(tmp_path):
+    """A writer killed inside atomic_write_path leaves its temporary file; remove_stale_temporaries
+    deletes exactly those of the given outputs, whatever else the folder holds."""
+    from photostyle.files import remove_stale_temporaries
+
+    writer = atomic_write_path(tmp_path / "a.png")
+    left = writer.__enter__()  # killed here: __exit__ never runs
+    assert left.exists() and left.name.startswith(".a.") and left.name.endswith(".png")
+    dotted = tmp_path / ".x.y.abcd_123.png"  # of the output "x.y.png"
+    kept = [tmp_path / n for n in ("a.png", ".a.ABCD1234.png", ".a.abc.png", ".b.abcd1234.png", ".a.abcd1234.jpg",
+                                   "a.abcd1234.png")]
+    for path in [dotted, *kept]:
+        path.write_bytes(b"x")
+    (tmp_path / ".a.zzzz9999.png").mkdir()  # not a file
+    removed = remove_stale_temporaries([tmp_path / "a.png", tmp_path / "x.y.png", tmp_path / "gone" / "c.png"])
+    assert sorted(removed) == sorted([left, dotted])
+    assert not left.exists() and not dotted.exists()
+    assert all(path.exists() for path in kept) and (tmp_path / ".a.zzzz9999.png").is_dir()
+    assert remove_stale_temporaries([tmp_path / "a.png"]) == []

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..files import remove_stale_temporaries
 from .jobs import BatchJob, _as_jobs
 from .local import _cores, _local_runner, default_workers
 from .options import JOB_OPTIONS, _check_batch_options, _weights_setting
@@ -144,6 +145,9 @@ def run_batch(
 
     t0 = time.perf_counter()
     with _Lock(out_dir):
+        # a worker or a run killed while writing leaves its temporary output file: no one else writes here
+        every_output = [out_dir / p.job.output for p in plan]
+        remove_stale_temporaries(every_output)
         results = _ResultsFile(results_path)
         bar = _Progress(len(specs), progress, "batch")
 
@@ -176,6 +180,7 @@ def run_batch(
                     _local_runner(specs, n_workers, n_threads, on_result)
                 else:
                     summary.runner = _ray_runner(specs, ray, workers, threads, on_result)
+            remove_stale_temporaries(every_output)  # those of workers killed during this run
         finally:
             bar.close()
             results.close()
