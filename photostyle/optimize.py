@@ -124,9 +124,11 @@ def run_lbfgs(
         A guard against L-BFGS's occasional step far uphill (there is no line search): when an
         iteration's loss exceeds this multiple of the lowest loss so far, the image goes back to the one
         of that lowest loss and L-BFGS starts again with an empty history (its first step is short).
-        Each such restart appends ``(stage, step, loss, lowest)`` to ``restarts``. For losses that are
-        positive (as every term of the style objective is); while the lowest is not, it never acts. None:
-        never.
+        Each such restart appends ``(stage, step, loss, lowest)`` to ``restarts``. The last iteration's
+        step is checked too, by one more evaluation of the loss (without gradient) after the loop: if
+        it went that far uphill (or to a non-finite loss), the stage returns the image of the lowest
+        loss instead, recorded as iteration ``num_steps + 1``. For losses that are positive (as every
+        term of the style objective is); while the lowest is not, it never acts. None: never.
 
     Returns
     -------
@@ -204,6 +206,14 @@ def run_lbfgs(
                                f"{stage}: converged at iteration {step} (relative change <= {tol_change:g} "
                                f"per iteration over {window})")
                 break
+        finite_end = stopped is None or stopped.reason is not StopReason.NON_FINITE
+        if best is not None and 0 < lowest[0] and totals and finite_end:
+            with torch.no_grad():  # the last step was never evaluated: undo it if it went far uphill
+                value = float(objective(x)["total"])
+                if not math.isfinite(value) or value > restart_above * lowest[0]:
+                    x.copy_(best)
+                    if restarts is not None:
+                        restarts.append((stage, len(totals) + 1, value, lowest[0]))
     finally:
         if bar is not None:
             bar.close()

@@ -169,6 +169,15 @@ def test_restart_above_guards_lbfgs_against_its_steps_far_uphill():
     assert history[first - 1]["total"] == restarts[0][2]  # the iteration that went uphill
     assert restarts[0][3] == min(h["total"] for h in history[:first])  # measured against the lowest before it
     assert history[first]["total"] == restarts[0][3]  # and the next one starts again from that image
+    # the last iteration's step is checked too: stopped just before that iteration, the run evaluates
+    # its image once more after the loop and goes back to the lowest one
+    assert first >= 2
+    end = []
+    short, _ = run_lbfgs(objective, init, num_steps=first - 1, progress=False, restart_above=2.0, restarts=end)
+    assert end == [("stage", first, restarts[0][2], restarts[0][3])]
+    assert float(objective(short)["total"]) == restarts[0][3]
+    unguarded, _ = run_lbfgs(objective, init, num_steps=first - 1, progress=False)
+    assert float(objective(unguarded)["total"]) == restarts[0][2]  # what it would have returned
     # where nothing goes uphill the guard changes nothing: the same iterates, bit for bit
     quadratic = lambda x: {"total": ((x - target) ** 2).sum()}  # noqa: E731
     a, _ = run_lbfgs(quadratic, torch.zeros(1, 3, 4, 4), num_steps=6, progress=False)
