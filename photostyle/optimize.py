@@ -269,6 +269,9 @@ def flat_level_warning(level: Level, history: list[dict[str, Any]], *, start: to
     if not totals:
         return None
     first, last = totals[0], totals[-1]
+    if first > 0 and last > 1.01 * first:  # L-BFGS's first steps are short guesses and may go uphill
+        return (f"{level.name}: the loss rose in {len(totals)} iteration(s) ({first:.4g} -> {last:.4g}); L-BFGS "
+                "had too few iterations to settle. Give more iterations (num_steps / --steps).")
     if first > 0 and (first - last) <= 0.01 * first:
         return (f"{level.name}: the loss barely moved in {len(totals)} iteration(s) ({first:.4g} -> {last:.4g}); "
                 "the image stayed close to its start. Give more iterations (num_steps / --steps).")

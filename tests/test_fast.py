@@ -100,6 +100,21 @@ def test_a_level_that_does_not_move_is_flagged(random_full):
     assert any("level1" in w for w in result.warnings)
 
 
+def test_the_flat_level_warning_tells_a_rise_from_a_standstill():
+    from photostyle.optimize import flat_level_warning
+
+    level = PRESETS["fast"].levels[0]
+    run = lambda *totals: [{"stage": "level1", "total": t} for t in totals] + [{"stage": "level2", "total": 1.0}]  # noqa: E731
+    assert flat_level_warning(level, run(100.0, 350.0)) == (
+        "level1: the loss rose in 2 iteration(s) (100 -> 350); L-BFGS had too few iterations to settle. "
+        "Give more iterations (num_steps / --steps).")
+    assert flat_level_warning(level, run(100.0, 99.5)) == (
+        "level1: the loss barely moved in 2 iteration(s) (100 -> 99.5); the image stayed close to its start. "
+        "Give more iterations (num_steps / --steps).")
+    assert flat_level_warning(level, run(100.0, 100.9)).startswith("level1: the loss barely moved")  # within 1 %
+    assert flat_level_warning(level, run(100.0, 60.0)) is None
+
+
 def test_non_finite_loss_stops_and_names_the_level(random_full, monkeypatch):
     content = torch.rand(1, 3, 48, 48, generator=torch.Generator().manual_seed(6))
     style = torch.rand(1, 3, 48, 48, generator=torch.Generator().manual_seed(7))
