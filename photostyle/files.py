@@ -96,7 +96,6 @@ class atomic_write_path:
             self.tmp.unlink(missing_ok=True)
 
 
-
 def remove_stale_temporaries(paths: Iterable[str | os.PathLike]) -> list[Path]:
     """Delete the temporary files that :class:`atomic_write_path` made for ``paths`` and that a killed
     process left behind (``.<stem>.<8 random characters><suffix>`` beside each path); return them.
