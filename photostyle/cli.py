@@ -91,14 +91,16 @@ def _run_transfer(args) -> int:
 
 def _save_masks(result, paths: dict, photos: dict, *, overwrite: bool) -> None:
     """The transfer's label maps (as made or read, :attr:`TransferResult.masks_native`) at their photos'
-    own sizes (nearest), as DPST-palette PNGs (grey PNGs past the palette's nine ids)."""
+    own sizes (nearest), as palette PNGs: the DPST colours for ids 0-8, well separated hues after them
+    (``segmentation.label_colors``); a grey PNG past 256 ids."""
     from .image import open_image
-    from .segmentation import DPST_PALETTE, resize_labels, save_label_map
+    from .segmentation import Palette, label_colors, resize_labels, save_label_map
 
     for side, path in paths.items():
         width, height = open_image(photos[side], name=side).size
         labels = resize_labels(result.masks_native[side], (height, width))
-        palette = DPST_PALETTE if int(labels.max()) < len(DPST_PALETTE) else None
+        n = int(labels.max()) + 1
+        palette = Palette(tuple(f"label {i}" for i in range(n)), label_colors(n)) if n <= 256 else None
         save_label_map(labels, path, overwrite=overwrite, palette=palette)
         print(f"wrote {path}")
 

@@ -137,6 +137,29 @@ def test_save_masks_writes_the_masks_used_at_the_photos_sizes_and_they_read_back
     assert not (tmp_path / "none.png").exists()
 
 
+def test_saved_masks_of_many_regions_stay_coloured_and_read_back(tmp_path, capsys):
+    """Past the DPST palette's nine ids the saved masks take further well separated colours, still a
+    palette PNG that reads back to the same ids."""
+    from types import SimpleNamespace
+
+    from photostyle.cli import _save_masks
+    from photostyle.segmentation import DPST_PALETTE, load_label_map
+
+    labels = np.arange(12 * 4).reshape(12, 4) // 4  # ids 0..11
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.zeros((24, 8, 3), np.uint8)).save(photo)  # twice the labels' size
+    result = SimpleNamespace(masks_native={"content": labels, "style": labels[::-1]})
+    paths = {"content": tmp_path / "c.png", "style": tmp_path / "s.png"}
+    _save_masks(result, paths, {"content": photo, "style": photo}, overwrite=False)
+    assert capsys.readouterr().out.splitlines() == [f"wrote {paths['content']}", f"wrote {paths['style']}"]
+    back = load_label_map(paths["content"])
+    assert back.shape == (24, 8) and np.array_equal(back[::2, ::2], labels)
+    with Image.open(paths["content"]) as im:
+        assert im.mode == "P"
+        colours = np.asarray(im.getpalette()[:36]).reshape(12, 3)
+    assert np.array_equal(colours[:9], DPST_PALETTE.colors) and len({tuple(c) for c in colours}) == 12
+
+
 def test_unwritable_or_missing_output_directory(small_files, shared_weights, tmp_path, capsys):
     argv = ["transfer", small_files["content"], small_files["style"], "-o", tmp_path / "no" / "such" / "dir.png",
             "--preset", "lite", "--weights", shared_weights, "--quiet"]
