@@ -273,6 +273,7 @@ def resolve_masks(
     """
     from .image import resize_long_side, to_numpy
 
+    options = {k: v for k, v in dict(auto_options or {}).items() if v is not None}
     if _is_auto_masks(style_mask):
         raise ValueError("style_mask: expected a mask of the style photo, got an AutoMasks (it holds both photos' "
                          "label maps); pass it as content_mask and leave style_mask out.")
@@ -282,9 +283,9 @@ def resolve_masks(
         if style_mask is not None:
             raise ValueError("content_mask: an AutoMasks holds both photos' label maps; expected style_mask left out, "
                              f"got a {type(style_mask).__name__}; pass the AutoMasks as content_mask alone.")
-        made = {k: v for k, v in dict(auto_options or {}, auto_k=auto_k).items() if v is not None}
+        made = sorted([*options, *(["auto_k"] if auto_k is not None else [])])
         if made:
-            raise ValueError(f"{', '.join(sorted(made))}: options of automatic masks, but content_mask is an AutoMasks "
+            raise ValueError(f"{', '.join(made)}: options of automatic masks, but content_mask is an AutoMasks "
                              "that auto_segment already made; pass them to segmentation.auto_segment instead.")
         kept = []
         for side, labels, image in (("content", content_mask.content_labels, content),
@@ -306,7 +307,6 @@ def resolve_masks(
         check_int("auto_k", auto_k, minimum=1)
         if not auto:
             raise ValueError("auto_k is the number of regions of automatic masks: pass it with content_mask='auto'.")
-    options = {k: v for k, v in dict(auto_options or {}).items() if v is not None}
     if options and not auto:
         raise ValueError(f"{', '.join(sorted(options))}: options of automatic masks; pass them with "
                          "content_mask='auto'.")
