@@ -93,11 +93,13 @@ def _save_masks(result, paths: dict, photos: dict, *, overwrite: bool) -> None:
     """The transfer's label maps (as made or read, :attr:`TransferResult.masks_native`) at their photos'
     own sizes (nearest), as palette PNGs: the DPST colours for ids 0-8, well separated hues after them
     (``segmentation.label_colors``); a grey PNG past 256 ids."""
-    from .image import open_image
+    from PIL import Image
+
     from .segmentation import Palette, label_colors, resize_labels, save_label_map
 
     for side, path in paths.items():
-        width, height = open_image(photos[side], name=side).size
+        with Image.open(photos[side]) as photo:  # the size from the header: the transfer decoded it already
+            width, height = photo.size
         labels = resize_labels(result.masks_native[side], (height, width))
         n = int(labels.max()) + 1
         palette = Palette(tuple(f"label {i}" for i in range(n)), label_colors(n)) if n <= 256 else None
