@@ -319,7 +319,6 @@ def test_automatic_masks(lite_encoder, small_pair):
 def test_an_automasks_given_as_content_mask_is_used_as_made_with_its_names(lite_encoder, small_pair):
     """auto_segment's result, looked at (and made with any of its options), goes to transfer as it is."""
     import dataclasses
-
     import warnings
 
     from photostyle.image import to_numpy
