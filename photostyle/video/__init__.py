@@ -46,7 +46,7 @@ from .. import _checks
 from ..image import ImageLike, check_writable, long_side_shape, resize_to, to_tensor
 from ..presets import Preset, get_preset
 from .flow import _Flow, _grey, _import_cv2, _Key, warp
-from .probe import VideoInfo, _decode, _import_av, _open_input, plan_keyframes, probe_video
+from .probe import VideoInfo, _decode, _import_av, _open_input, plan_keyframes, probe_video, upright_rgb
 from .state import (_STATE_VERSION, _atomic_json, _file_digest, _style_digest, _supports_style_cache,
                     _supports_tensor_init)
 from .summary import FrameInfo, VideoSummary
@@ -367,7 +367,7 @@ def restyle_video(
                 buffer[next_index] = frame
             timings["decode"] += time.perf_counter() - t_d
             next_index += 1
-        return buffer[i].to_ndarray(format="rgb24")
+        return upright_rgb(buffer[i], info.rotation)  # as a player shows it (a phone's portrait video)
 
     keycache: dict[int, _Key] = {}
 

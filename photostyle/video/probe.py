@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import _checks
 
-__all__ = ["VideoInfo", "probe_video", "plan_keyframes"]
+__all__ = ["VideoInfo", "probe_video", "plan_keyframes", "upright_rgb"]
 
 #: Long side of the thumbnails the analysis compares for scene cuts.
 _THUMB = 64
@@ -39,7 +39,7 @@ class VideoInfo:
     Attributes
     ----------
     width, height
-        Frame size in pixels.
+        Frame size in pixels, upright: as a player shows the frames (see ``rotation``).
     frames
         Number of decoded frames (counted, not read from the header).
     fps
@@ -56,6 +56,10 @@ class VideoInfo:
         Codec name of every audio track.
     codec
         Codec name of the video track.
+    rotation
+        Degrees (0, 90, 180 or 270) by which the file's display matrix turns the decoded frames
+        counter-clockwise for display, as a phone records a portrait video; every frame is read upright
+        (:func:`upright_rgb`) and the output is written upright, without a display matrix.
     """
 
     width: int
@@ -68,6 +72,7 @@ class VideoInfo:
     scene_cuts: tuple[int, ...]
     audio: tuple[str, ...]
     codec: str
+    rotation: int = 0
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -82,7 +87,8 @@ class VideoInfo:
     def from_json(cls, d: dict) -> "VideoInfo":
         return cls(width=d["width"], height=d["height"], frames=d["frames"], fps=Fraction(*d["fps"]),
                    time_base=Fraction(*d["time_base"]), pts=tuple(d["pts"]), variable_rate=d["variable_rate"],
-                   scene_cuts=tuple(d["scene_cuts"]), audio=tuple(d["audio"]), codec=d["codec"])
+                   scene_cuts=tuple(d["scene_cuts"]), audio=tuple(d["audio"]), codec=d["codec"],
+                   rotation=int(d.get("rotation", 0)))
 
 
 def _open_input(av, path: Path):
@@ -114,6 +120,23 @@ def _decode(av, container, path: Path) -> Iterator[Any]:
     except av.FFmpegError as exc:
         raise ValueError(f"input: decoding '{path}' failed ({exc.strerror or exc}); the file may be damaged, "
                          "re-encode it (e.g. ffmpeg -i IN -c:v libx264 OUT.mp4).") from None
+
+
+def _rotation(frame) -> int:
+    """The counter-clockwise turn (0, 90, 180 or 270 degrees) of the frame's display matrix; 0 where it
+    has none or asks for an angle that is no quarter turn."""
+    try:
+        angle = float(frame.rotation or 0)
+    except (AttributeError, TypeError, ValueError):  # an older PyAV, or a matrix it cannot read
+        return 0
+    turns = round(angle / 90)
+    return (turns % 4) * 90 if abs(angle - 90 * turns) < 1 else 0
+
+
+def upright_rgb(frame, rotation: int) -> np.ndarray:
+    """A decoded frame as (H, W, 3) uint8 RGB, turned ``rotation`` degrees counter-clockwise (upright)."""
+    rgb = frame.to_ndarray(format="rgb24")
+    return np.ascontiguousarray(np.rot90(rgb, rotation // 90)) if rotation else rgb
 
 
 def _histogram(thumb: np.ndarray) -> np.ndarray:
@@ -168,10 +191,11 @@ def probe_video(path: str | os.PathLike, *, scene_cut_threshold: float = 0.4) ->
         pts: list[int | None] = []
         cuts: list[int] = []
         prev = None
-        width = height = 0
+        width = height = rotation = 0
         for i, frame in enumerate(_decode(av, container, path)):
             if i == 0:
                 width, height = frame.width, frame.height
+                rotation = _rotation(frame)
             elif (frame.width, frame.height) != (width, height):
                 raise ValueError(f"input: the frame size changes from {width}x{height} to {frame.width}x"
                                  f"{frame.height} at frame {i}; re-encode the video at one size first.")
@@ -207,8 +231,11 @@ def probe_video(path: str | os.PathLike, *, scene_cut_threshold: float = 0.4) ->
             measured = Fraction(n - 1, 1) / (ticks[-1] * time_base)
             if variable or abs(float(measured) / float(rate) - 1.0) > 0.01:
                 rate = measured.limit_denominator(1001)
+    if rotation in (90, 270):
+        width, height = height, width
     return VideoInfo(width=width, height=height, frames=n, fps=rate, time_base=Fraction(time_base),
-                     pts=tuple(ticks), variable_rate=variable, scene_cuts=tuple(cuts), audio=audio, codec=codec)
+                     pts=tuple(ticks), variable_rate=variable, scene_cuts=tuple(cuts), audio=audio, codec=codec,
+                     rotation=rotation)
 
 
 def plan_keyframes(frames: int, *, keyframe_every: int, scene_cuts: tuple[int, ...] = ()) -> list[int]:
