@@ -5,8 +5,7 @@
 >>> result.image.save("out.png")
 """
 
-__version__ = "0.1.0"
-
+from ._version import __version__
 from . import metrics
 from ._checks import resolve_device
 from .encoders import VGG19Encoder

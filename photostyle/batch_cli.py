@@ -40,6 +40,8 @@ def add_batch_subcommand(subparsers) -> None:
     p.add_argument("--retry-failed", action="store_true", help="run again the jobs that failed before")
     p.add_argument("--dry-run", action="store_true", help="list what would run and why; run and write nothing")
     add_transfer_options(p)
+    p.add_argument("--no-metadata", action="store_true",
+                   help="write the outputs without their content photos' EXIF (camera, capture time, GPS position)")
     p.set_defaults(func=run_batch_command)
 
 
@@ -68,6 +70,6 @@ def run_batch_command(args) -> int:
         jobs = manifest
     summary = run_batch(jobs, args.out_dir, workers=args.workers, threads=args.threads, ray=args.ray,
                         retry_failed=args.retry_failed, dry_run=args.dry_run, progress=not args.quiet,
-                        overwrite=args.overwrite, **options)
+                        overwrite=args.overwrite, metadata=not args.no_metadata, **options)
     print(summary)
     return summary.exit_code

@@ -33,6 +33,9 @@ def _add_transfer(sub) -> None:
     p.add_argument("--save-masks", action="store_true",
                    help="also write the masks the transfer used as OUTPUT's stem + _content_mask.png and "
                    "_style_mask.png (palette PNGs that --content-mask/--style-mask read back: edit and run again)")
+    p.add_argument("--no-metadata", action="store_true",
+                   help="write OUTPUT without the content photo's EXIF (camera, capture time, GPS position), "
+                   "which it carries by default")
     p.set_defaults(func=_run_transfer)
 
     f = sub.add_parser(
@@ -68,7 +71,7 @@ def _run_transfer(args) -> int:
         result = transfer(args.content, args.style, **options, progress=not args.quiet)
     except (ValueError, TypeError) as exc:
         raise type(exc)(cli_words(str(exc))) from None
-    save_image(result.image, out, overwrite=args.overwrite)
+    save_image(result.image, out, overwrite=args.overwrite, metadata_from=None if args.no_metadata else args.content)
     if args.save_stages:
         for path in outputs[1:]:
             stage = path.stem[len(out.stem) + 1:]
@@ -95,11 +98,12 @@ def _save_masks(result, paths: dict, photos: dict, *, overwrite: bool) -> None:
     (``segmentation.label_colors``); a grey PNG past 256 ids."""
     from PIL import Image
 
+    from ._displayed import displayed_size
     from .segmentation import Palette, label_colors, resize_labels, save_label_map
 
     for side, path in paths.items():
         with Image.open(photos[side]) as photo:  # the size from the header: the transfer decoded it already
-            width, height = photo.size
+            width, height = displayed_size(photo)  # upright, as the transfer read it
         labels = resize_labels(result.masks_native[side], (height, width))
         n = int(labels.max()) + 1
         palette = Palette(tuple(f"label {i}" for i in range(n)), label_colors(n)) if n <= 256 else None

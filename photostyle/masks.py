@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from ._checks import check_int
+from ._displayed import upright
 from .image import long_side_shape
 from .layers import pooled_shape
 
@@ -51,6 +52,7 @@ def _bounded(mask: Any, max_side: int) -> tuple[Any, tuple[int, int] | None]:
             return mask, None
         mask = opened
     if isinstance(mask, Image.Image):
+        mask = upright(mask)  # its EXIF orientation (decodes it where it has one), as load_label_map does
         w, h = mask.size
         if max(h, w) <= max_side:
             return mask, (h, w)

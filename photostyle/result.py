@@ -104,8 +104,9 @@ class TransferResult:
         arr = to_numpy(resize_to(to_tensor(image, name="image"), labels.shape))
         return Image.fromarray(segmentation.overlay(arr, labels, alpha=alpha))
 
-    def save(self, path, *, overwrite: bool = False):
-        """Write the final image atomically (see :func:`photostyle.image.save_image`)."""
+    def save(self, path, *, overwrite: bool = False, metadata_from=None):
+        """Write the final image atomically (see :func:`photostyle.image.save_image`); ``metadata_from``, the
+        content photo's path, carries its EXIF (camera, capture time, GPS) into the file."""
         from .image import save_image
 
-        return save_image(self.image, path, overwrite=overwrite)
+        return save_image(self.image, path, overwrite=overwrite, metadata_from=metadata_from)

@@ -181,6 +181,18 @@ def _read(src: Any) -> tuple[Any, str]:
     return src, type(src).__name__
 
 
+def _upright(img: Any) -> Any:
+    """A label image with its EXIF orientation applied, as viewers (and photostyle's photo reader) show
+    it; the same image where it has none. Only its pixels move: a label map's colours are ids."""
+    from PIL import ImageOps
+
+    try:
+        turned = img.getexif().get(0x0112, 1) in range(2, 9)
+    except Exception:  # noqa: BLE001 - a corrupt EXIF block is read as no orientation
+        return img
+    return ImageOps.exif_transpose(img) if turned else img
+
+
 def load_label_map(
     src: Any,
     *,
@@ -229,6 +241,7 @@ def load_label_map(
     obj, source = _read(src)
     names: dict[int, str] | None = None
     if _is_pil(obj):
+        obj = _upright(obj)
         mode = obj.mode
         if mode in ("P", "PA") and palette is None:
             labels = np.asarray(obj.convert("P") if mode == "PA" else obj).astype(np.int64)

@@ -186,9 +186,11 @@ def photo_rgb(image: Any, name: str) -> np.ndarray:
     """Any photo as (H, W, 3) float64 in [0, 1]: RGB, grey (H, W) / (H, W, 1), RGBA (alpha dropped,
     with a warning if not opaque), uint8 or float, PIL images of any mode, tensors (C, H, W) /
     (1, C, H, W) with C in {1, 3, 4}."""
+    from .labels import _upright
     from .palette import as_rgb_uint8
 
-    if hasattr(image, "convert") and hasattr(image, "mode"):  # PIL
+    if hasattr(image, "convert") and hasattr(image, "mode"):  # PIL: upright, as photostyle reads photos
+        image = _upright(image)
         if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
             alpha = np.asarray(image.convert("RGBA"))[..., 3]
             if alpha.min() < 255:

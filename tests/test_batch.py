@@ -193,6 +193,28 @@ def test_dry_run_lists_and_runs_nothing(photos, opts, tmp_path):
     assert not out.exists()
 
 
+def test_outputs_carry_their_photos_exif_unless_asked_not_to(photos, opts, tmp_path):
+    """A camera photo stored turned: its output is upright and keeps its camera tags, as with
+    ``photostyle transfer``; ``metadata=False`` writes none."""
+    folder = tmp_path / "camera"
+    folder.mkdir()
+    exif = Image.Exif()
+    exif[0x0112], exif[0x010F] = 6, "TestCam"
+    exif[0x8769] = {0x9003: "2026:12:04 10:00:00"}
+    Image.open(photos / "photos" / "p0.png").save(folder / "c.png", exif=exif)  # 48 wide, 40 high as stored
+    made = {}
+    for metadata in (True, False):
+        out = tmp_path / f"out_{metadata}"
+        summary = run_batch(jobs_from_dir(folder, photos / "style.png"), out, workers=0, metadata=metadata, **opts)
+        assert summary.exit_code == 0
+        with Image.open(out / "c.png") as im:
+            made[metadata] = (im.size, dict(im.getexif()), im.getexif().get_ifd(0x8769))
+    assert made[True][0] == made[False][0] == (40, 48)  # upright
+    assert made[True][1][0x010F] == "TestCam" and 0x0112 not in made[True][1]
+    assert made[True][2][0x9003] == "2026:12:04 10:00:00"
+    assert made[False][1] == {}
+
+
 def test_foreign_output_is_not_overwritten(photos, opts, tmp_path):
     out = tmp_path / "out"
     out.mkdir()

@@ -137,6 +137,37 @@ def test_save_masks_writes_the_masks_used_at_the_photos_sizes_and_they_read_back
     assert not (tmp_path / "none.png").exists()
 
 
+def test_a_photo_stored_turned_with_an_exif_orientation_gives_the_upright_result(small_files, shared_weights,
+                                                                                  tmp_path, capsys):
+    """A phone stores a portrait photo turned, with an EXIF orientation. The transfer reads it upright: the
+    masks drawn on the upright photo fit it (no aspect-ratio refusal), and the result and the saved masks
+    are the upright run's, pixel for pixel."""
+    upright = np.asarray(Image.open(small_files["content"]))
+    turned = tmp_path / "turned.png"
+    exif = Image.Exif()
+    exif[0x0112], exif[0x010F] = 6, "TestCam"  # a quarter turn clockwise to view; a camera's make
+    Image.fromarray(np.ascontiguousarray(np.rot90(upright, 1))).save(turned, exif=exif)
+    base = [small_files["style"], "--preset", "lite", "--size", "48", "--steps", "2,1", "--weights", shared_weights,
+            "--quiet", "--device", "cpu", "--content-mask", small_files["content_mask"],
+            "--style-mask", small_files["style_mask"], "--save-masks"]
+    runs = {}
+    for name, content in (("upright", small_files["content"]), ("turned", turned)):
+        out = tmp_path / f"{name}_out.png"
+        code, _, err = _run(["transfer", content, *base, "-o", out], capsys)
+        assert code == 0, err
+        runs[name] = [np.asarray(Image.open(p)) for p in (out, tmp_path / f"{name}_out_content_mask.png")]
+    assert runs["turned"][0].shape == upright.shape
+    for made, reference in zip(runs["turned"], runs["upright"]):
+        assert np.array_equal(made, reference)
+    with Image.open(tmp_path / "turned_out.png") as im:  # the photo's EXIF, without the orientation
+        assert im.getexif()[0x010F] == "TestCam" and 0x0112 not in im.getexif()
+    bare = tmp_path / "bare.png"
+    code, _, err = _run(["transfer", turned, *base[:-1], "-o", bare, "--no-metadata"], capsys)
+    assert code == 0, err
+    with Image.open(bare) as im:
+        assert not len(im.getexif())
+
+
 def test_saved_masks_of_many_regions_stay_coloured_and_read_back(tmp_path, capsys):
     """Past the DPST palette's nine ids the saved masks take further well separated colours, still a
     palette PNG that reads back to the same ids."""

@@ -32,6 +32,7 @@ def run_batch(
     progress: bool = True,
     threads: int | None = None,
     overwrite: bool = False,
+    metadata: bool = True,
     **transfer_options: Any,
 ) -> BatchSummary:
     """Restyle many photos: run every job not done yet, record each outcome, and resume where a run stopped.
@@ -65,6 +66,9 @@ def run_batch(
         Replace outputs that exist in ``out_dir`` without a record in ``results.jsonl`` (they are
         refused otherwise). Outputs of this batch's own earlier runs are always replaced when their
         job is run again.
+    metadata
+        Carry each content photo's EXIF (camera, capture time, GPS position) into its output, as
+        ``photostyle transfer`` does (see :func:`photostyle.image.save_image`); False writes none.
     **transfer_options
         Options of :func:`photostyle.transfer` for every job (:data:`JOB_OPTIONS`, plus
         ``content_mask``/``style_mask`` (``"auto"`` or one mask pair for all), ``device`` and
@@ -130,6 +134,7 @@ def run_batch(
                 "options": job_options, "weights": weights,
                 "device": None if device in (None, "auto") else str(device),
                 "overwrite": overwrite or p.previous is not None,
+                "metadata": bool(metadata),
                 "style_sha": p.inputs["style"]["sha256"] + str(p.inputs["style_mask"])}
         specs.append(spec)
         by_output[spec["output"]] = p

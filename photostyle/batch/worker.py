@@ -87,7 +87,8 @@ def _run_job(spec: Mapping[str, Any]) -> dict[str, Any]:
         if non_finite:
             out.update(status="failed", error=f"non-finite loss: {non_finite[0]}")
         else:
-            save_image(result.image, spec["output"], overwrite=spec.get("overwrite", False))
+            save_image(result.image, spec["output"], overwrite=spec.get("overwrite", False),
+                       metadata_from=spec["content"] if spec.get("metadata", True) else None)
             out["status"] = "ok"
     except Exception as exc:  # noqa: BLE001 - a failing job is recorded, the others go on
         out.update(status="failed", error=f"{type(exc).__name__}: {exc}")
