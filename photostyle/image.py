@@ -139,14 +139,19 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         ``PIL.Image.MAX_IMAGE_PIXELS`` (see :func:`open_image`).
     """
     path = Path(path)
-    im = as_displayed(open_image(path), name=f"'{path}'")
+    opened = open_image(path)
     header = _png_header(path)
+    deep = "PNG" if header is not None and header[0] == 16 and header[1] in (2, 6) else None
+    bits = getattr(opened, "tag_v2", {}).get(258) if opened.format == "TIFF" else None  # BitsPerSample
+    if opened.mode in ("RGB", "RGBA") and max(bits if isinstance(bits, tuple) else (bits or 8,)) > 8:
+        deep = "TIFF"
+    im = as_displayed(opened, name=f"'{path}'")
     try:
         arr = pil_to_array(im)
     except PIL_DECODE_ERRORS as exc:
         raise ValueError(f"cannot convert '{path}' (mode {im.mode}) to an array ({exc}).") from exc
-    if header is not None and header[0] == 16 and header[1] in (2, 6):
-        warnings.warn(f"'{path}' is a 16-bit colour PNG; it is read at 8 bits per channel.", stacklevel=3)
+    if deep:  # Pillow decodes 16-bit colour to 8 bits per channel (it scales, it does not clip)
+        warnings.warn(f"'{path}' is a 16-bit colour {deep}; it is read at 8 bits per channel.", stacklevel=3)
     return arr
 
 

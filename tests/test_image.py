@@ -1,5 +1,6 @@
 import os
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -44,6 +45,18 @@ def test_grey_rgba_and_16bit(tmp_path):
     assert t.shape == (1, 3, 6, 4)
     assert torch.allclose(t[0, :, 0, 0], torch.tensor([1.0, 0.0, 0.0]))
     assert abs(float(t[0, 1, 3, 3]) - 64 / 255) < 1e-6
+
+    # A 16-bit colour TIFF (a RAW converter's output) too, with the same warning; an 8-bit one reads silently.
+    tifffile = pytest.importorskip("tifffile")  # scikit-image's dependency
+    tif = tmp_path / "deep.tif"
+    tifffile.imwrite(tif, arr16, photometric="rgb")
+    with pytest.warns(UserWarning, match=r"deep\.tif' is a 16-bit colour TIFF; it is read at 8 bits"):
+        t = to_tensor(tif)
+    assert torch.allclose(t[0, :, 0, 0], torch.tensor([1.0, 0.0, 0.0])) and abs(float(t[0, 1, 3, 3]) - 64 / 255) < 1e-6
+    Image.fromarray((arr16 >> 8).astype(np.uint8)).save(tmp_path / "flat.tif")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert to_tensor(tmp_path / "flat.tif").shape == (1, 3, 6, 4)
 
     # 16-bit grey keeps its 16 bits.
     grey_path = tmp_path / "grey16.png"
