@@ -1,4 +1,4 @@
-"""Speed and memory of the core at the paper's size (700 px long side). Prints a table; not a test.
+"""Speed and memory of the core at the paper's size (700 px long side; ``--size``). Prints a table; not a test.
 
     .venv/bin/python benchmarks/bench_core.py                 # both presets, CPU (or CUDA if present)
     .venv/bin/python benchmarks/bench_core.py --preset lite --steps 5 --device cpu
@@ -83,7 +83,7 @@ def _two_loop_with_full_history(image, history_size: int, device) -> float:
     return _timeit(lambda: opt.step(closure), device, 3)[0]
 
 
-def run_one(preset_name: str, steps: int, device_name: str, precision: str | None = None) -> dict:
+def run_one(preset_name: str, steps: int, device_name: str, precision: str | None = None, size: int = 700) -> dict:
     import torch
 
     from photostyle.encoders import VGG19Encoder, native_low_precision
@@ -102,8 +102,8 @@ def run_one(preset_name: str, steps: int, device_name: str, precision: str | Non
     device = resolve_device(device_name)
     preset = PRESETS[preset_name]
     pair = SHARED / "data" / "dpst"
-    content = resize_long_side(to_tensor(pair / "input" / "in30.png"), 700).to(device)
-    style = resize_long_side(to_tensor(pair / "style" / "tar30.png"), 700).to(device)
+    content = resize_long_side(to_tensor(pair / "input" / "in30.png"), size).to(device)
+    style = resize_long_side(to_tensor(pair / "style" / "tar30.png"), size).to(device)
     cl = load_mask(pair / "segmentation" / "in30.png", name="content_mask")
     sl = load_mask(pair / "segmentation" / "tar30.png", name="style_mask")
     cm, sm, present, ids = prepare_masks(cl, sl, tuple(content.shape[-2:]), tuple(style.shape[-2:]))
@@ -193,20 +193,22 @@ def main() -> int:
                         help="dtype of the VGG-19 (default: the preset's)")
     parser.add_argument("--steps", type=int, default=3, help="L-BFGS iterations timed per preset")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--size", type=int, default=700,
+                        help="long side of content and style (default 700, the paper's; 512: the fast preset's finest level)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if not (SHARED / "data" / "dpst").exists():
         print(f"benchmark skipped: ../shared not found at {SHARED}")
         return 0
     if args.child:
-        print(json.dumps(run_one(args.preset, args.steps, args.device, args.precision)))
+        print(json.dumps(run_one(args.preset, args.steps, args.device, args.precision, args.size)))
         return 0
     presets = {"both": ["lite", "paper"], "all": ["lite", "paper", "fast"]}.get(args.preset, [args.preset])
     rows = []
     for name in presets:  # one process per preset, so that peak memory is that preset's own
         proc = subprocess.run(
             [sys.executable, __file__, "--child", "--preset", name, "--steps", str(args.steps), "--device", args.device,
-             *(["--precision", args.precision] if args.precision else [])],
+             "--size", str(args.size), *(["--precision", args.precision] if args.precision else [])],
             capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"},
         )
         if proc.returncode != 0:

@@ -84,10 +84,29 @@ class _MeanSquare(torch.autograd.Function):
 GRAM_CHUNK_PIXELS = 2048
 
 
+# Channels per block of a symmetric product on the CPU (see _symmetric_into).
+SYMMETRIC_BLOCK = 64
+
+
+def _symmetric_into(gram: torch.Tensor, left: torch.Tensor) -> None:
+    """``gram = left leftᵀ`` for ``left`` (C, n) from its upper block triangle: for each block of 64 rows
+    one product against itself and the rows below it, the lower triangle mirrored. That is (C + 64) / 2C
+    of the full product's work (0.75 at 128 channels, 0.56 at 512): MKL's ``sgemm`` does not use the
+    symmetry, and a ``syrk`` is not within torch's reach. On DPST pair 30 at 512 px (the fast preset's
+    finest level; float32, one thread) the masked style term's forward + backward went 0.232 → 0.216 s."""
+    c, b = left.shape[0], SYMMETRIC_BLOCK
+    for i in range(0, c, b):
+        block = torch.mm(left[i:i + b], left[i:].t())  # (b, C - i): the diagonal block and those beside it
+        gram[i:i + b, i:] = block
+        if i + b < c:
+            gram[i + b:, i:i + b] = block[:, b:].t()
+
+
 def _gram_into(out: torch.Tensor, part: torch.Tensor, pixels_first: bool) -> None:
     """``out[i] = Σ_p p pᵀ`` over the pixels of ``part[i]`` ((B, n, C) pixels first, else (B, C, n)).
 
-    Features in ``out``'s dtype take one product. Lower-precision ones (bfloat16) take bfloat16 products
+    Features in ``out``'s dtype take one product (on the CPU, from 128 channels on, its upper block triangle:
+    :func:`_symmetric_into`). Lower-precision ones (bfloat16) take bfloat16 products
     over chunks of the pixels, summed in ``out``'s dtype; see :data:`GRAM_CHUNK_PIXELS`. Each batch item
     is a 2-D product: on the CPU a batched product of a slice (its batch stride is not its own size)
     first copies it, which made relu1_1's Gram over one label of pair 30 at 700 px take 77 ms instead of
@@ -98,6 +117,9 @@ def _gram_into(out: torch.Tensor, part: torch.Tensor, pixels_first: bool) -> Non
         c, n = left.shape
         size = max(GRAM_CHUNK_PIXELS, 16 * c)
         count = n // size
+        if item.dtype == out.dtype and item.device.type == "cpu" and c >= 2 * SYMMETRIC_BLOCK and c % SYMMETRIC_BLOCK == 0:
+            _symmetric_into(gram, left)
+            continue
         if item.dtype == out.dtype or count < 2:  # one product (a lower precision's rounded once)
             gram.copy_(torch.mm(left, left.t()))
             continue

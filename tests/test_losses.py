@@ -327,6 +327,25 @@ def test_bfloat16_grams_are_summed_over_chunks_in_float32(pixels_first):
     assert 5e-4 < float((big.double() - deep_exact).norm() / deep_exact.norm()) < 3e-3  # rounded once
 
 
+@pytest.mark.parametrize("pixels_first", [False, True])
+@pytest.mark.parametrize("c", [64, 100, 192, 512])
+def test_float32_grams_from_the_upper_block_triangle_equal_the_full_product(pixels_first, c):
+    """From 128 channels (a multiple of 64) on, a CPU float32 Gram is formed from its upper block triangle
+    and mirrored: the same Gram, exactly symmetric; 64 and 100 channels take one product."""
+    from photostyle._grams import SYMMETRIC_BLOCK, _gram_into
+
+    assert SYMMETRIC_BLOCK == 64
+    torch.manual_seed(c)
+    pixels = torch.rand(2, 3000, c)
+    part = pixels if pixels_first else pixels.transpose(1, 2).contiguous()
+    out = torch.full((2, c, c), float("nan"))  # every entry must be written
+    _gram_into(out, part, pixels_first)
+    exact = torch.bmm(pixels.double().transpose(1, 2), pixels.double())
+    assert float((out.double() - exact).abs().max() / exact.abs().max()) < 1e-6
+    if c % 64 == 0 and c >= 128:
+        assert torch.equal(out, out.transpose(1, 2))
+
+
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_masked_style_without_masks_uses_the_features_as_they_are(channels_last):
     """One all-ones label (a transfer without masks): no gather or scatter, the plain Gram style loss."""
