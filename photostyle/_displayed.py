@@ -33,9 +33,16 @@ def orientation(im: Image.Image) -> int:
 
 
 def displayed_size(im: Image.Image) -> tuple[int, int]:
-    """(width, height) of the upright photo: the header's size, swapped for orientations 5-8."""
+    """(width, height) of the upright photo: the header's size, swapped for orientations 5-8 (where the
+    reader has not turned it already: Pillow's TIFF reader reports and decodes TIFFs upright)."""
     width, height = im.size
-    return (height, width) if orientation(im) in _SWAPS_AXES else (width, height)
+    if orientation(im) not in _SWAPS_AXES:
+        return width, height
+    tags = getattr(im, "tag_v2", None)
+    stored = (tags.get(256), tags.get(257)) if tags is not None else None  # ImageWidth, ImageLength
+    if stored is not None and stored != (width, height):
+        return width, height
+    return height, width
 
 
 def upright(im: Image.Image) -> Image.Image:

@@ -38,10 +38,13 @@ def _exif(value: int) -> Image.Exif:
     return exif
 
 
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
 @pytest.mark.parametrize("value", range(1, 9))
-def test_every_exif_orientation_is_applied_on_read(tmp_path, value):
+def test_every_exif_orientation_is_applied_on_read(tmp_path, value, suffix):
+    """PNG: the EXIF chunk; TIFF: the orientation tag, which Pillow's TIFF reader applies itself (it must
+    not be applied twice, and the header's size is already upright)."""
     stored = _stored()
-    path = tmp_path / f"o{value}.png"
+    path = tmp_path / f"o{value}{suffix}"
     Image.fromarray(stored).save(path, exif=_exif(value))
     expected = UPRIGHT[value](stored)
     assert np.array_equal(read_image(path), expected)
@@ -64,10 +67,11 @@ def test_a_phone_portrait_jpeg_comes_out_upright(tmp_path):
     assert tuple(to_tensor(path).shape) == (1, 3, 30, 20)
 
 
-def test_masks_are_turned_with_their_orientation_but_keep_their_ids(tmp_path):
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+def test_masks_are_turned_with_their_orientation_but_keep_their_ids(tmp_path, suffix):
     stored = np.zeros((20, 30), dtype=np.uint8)
     stored[:, :10] = 1  # label 1 on the stored image's left third
-    path = tmp_path / "mask.png"
+    path = tmp_path / f"mask{suffix}"
     Image.fromarray(stored, mode="L").save(path, exif=_exif(6))
     expected = np.rot90(stored, -1).astype(np.int64)  # upright: label 1 on the top third
     assert np.array_equal(load_label_map(path), expected)
