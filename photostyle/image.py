@@ -91,19 +91,23 @@ def open_image(path: str | os.PathLike, *, name: str = "image") -> Image.Image:
         raise ValueError(f"{name}: expected an image file, got the directory '{path}'.")
     hint = "if the image is real, raise PIL.Image.MAX_IMAGE_PIXELS (None: no limit) before reading it"
     try:
-        with warnings.catch_warnings():
-            # PIL warns between 1x and 2x its limit (and raises above); such images are refused below.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im = Image.open(path)
-        with im:
-            limit = Image.MAX_IMAGE_PIXELS
-            width, height = im.size
-            if limit is not None and width * height > limit:
-                raise _TooLarge(
-                    f"cannot read '{path}' as an image: it declares {width} x {height} pixels, more than "
-                    f"PIL.Image.MAX_IMAGE_PIXELS ({limit}); the file is corrupt or a decompression bomb: {hint}."
-                )
-            im.load()
+        # From a file object, not a name: Pillow maps an uncompressed file by its name, and decodes an
+        # uncompressed grey or RGBA TIFF with orientation 5-8 into the wrong shape that way (Pillow 13).
+        with open(path, "rb") as fh:
+            with warnings.catch_warnings():
+                # PIL warns between 1x and 2x its limit (and raises above); such images are refused below.
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                im = Image.open(fh)
+            with im:
+                limit = Image.MAX_IMAGE_PIXELS
+                width, height = im.size
+                if limit is not None and width * height > limit:
+                    raise _TooLarge(
+                        f"cannot read '{path}' as an image: it declares {width} x {height} pixels, more than "
+                        f"PIL.Image.MAX_IMAGE_PIXELS ({limit}); the file is corrupt or a decompression bomb: "
+                        f"{hint}."
+                    )
+                im.load()
     except _TooLarge as exc:
         raise ValueError(str(exc)) from None
     except Image.DecompressionBombError as exc:  # PIL refuses above twice its limit, at open

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from ._checks import check_int
-from ._displayed import upright
+from ._displayed import orientation, upright
 from .image import long_side_shape
 from .layers import pooled_shape
 
@@ -50,6 +50,11 @@ def _bounded(mask: Any, max_side: int) -> tuple[Any, tuple[int, int] | None]:
         if max(opened.size) <= max_side:
             opened.close()
             return mask, None
+        if opened.format == "TIFF" and orientation(opened) in (5, 6, 7, 8):  # decoded by name, Pillow 13 gets
+            opened.close()  # its shape wrong (see image.open_image): decoded from a file object instead
+            with open(mask, "rb") as fh:
+                opened = Image.open(fh)
+                opened.load()
         mask = opened
     if isinstance(mask, Image.Image):
         mask = upright(mask)  # its EXIF orientation (decodes it where it has one), as load_label_map does

@@ -137,17 +137,20 @@ def _open_pil(path: Path) -> Any:
                      TypeError, ZeroDivisionError, OverflowError, MemoryError, Image.DecompressionBombError)
     too_large = None
     try:
-        with warnings.catch_warnings():
-            # PIL warns between 1x and 2x its limit (and raises above); such images are refused below.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(path)
-        with img:
-            limit = Image.MAX_IMAGE_PIXELS
-            if limit is not None and img.width * img.height > limit:
-                too_large = (img.width, img.height, limit)
-            else:
-                img.load()
-                return img.copy()
+        # from a file object: by name, Pillow 13 maps uncompressed files, which decodes a grey TIFF with
+        # orientation 5-8 into the wrong shape
+        with open(path, "rb") as fh:
+            with warnings.catch_warnings():
+                # PIL warns between 1x and 2x its limit (and raises above); such images are refused below.
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                img = Image.open(fh)
+            with img:
+                limit = Image.MAX_IMAGE_PIXELS
+                if limit is not None and img.width * img.height > limit:
+                    too_large = (img.width, img.height, limit)
+                else:
+                    img.load()
+                    return img.copy()
     except Image.DecompressionBombError as exc:  # PIL refuses above twice its limit, at open
         found = re.search(r"\((\d+) pixels\)", str(exc))
         declared = f"{found.group(1)} pixels" if found else "a huge size"

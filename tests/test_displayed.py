@@ -55,6 +55,16 @@ def test_every_exif_orientation_is_applied_on_read(tmp_path, value, suffix):
     assert torch.equal(to_tensor(Image.open(path)), to_tensor(np.ascontiguousarray(expected)))
 
 
+@pytest.mark.parametrize("mode", ["L", "RGBA"])
+def test_uncompressed_grey_and_rgba_tiffs_with_a_quarter_turn_read_right(tmp_path, mode):
+    """Opened by name, Pillow 13 maps such a file and decodes it into the wrong shape (stripes); the
+    readers open files as file objects."""
+    stored = _stored((20, 30, 4) if mode == "RGBA" else (20, 30))
+    path = tmp_path / f"turned_{mode}.tif"
+    Image.fromarray(stored, mode=mode).save(path, exif=_exif(6))
+    assert np.array_equal(read_image(path), np.rot90(stored, -1))
+
+
 def test_a_phone_portrait_jpeg_comes_out_upright(tmp_path):
     """Stored 30 wide and 20 high with orientation 6, as a phone writes a portrait photo."""
     stored = _stored()
