@@ -63,6 +63,19 @@ def _is_srgb(profile) -> bool:
     return "srgb" in description.lower().replace(" ", "").replace("-", "")
 
 
+def profile_is_srgb(icc: bytes | None) -> bool:
+    """Whether an embedded ICC profile (None: none) leaves the values as sRGB; an unreadable one counts
+    as sRGB (its values are used as they are, see :func:`to_srgb`)."""
+    if not icc:
+        return True
+    try:
+        from PIL import ImageCms
+
+        return _is_srgb(ImageCms.ImageCmsProfile(io.BytesIO(icc)))
+    except Exception:  # noqa: BLE001 - lcms raises several types on bad profiles
+        return True
+
+
 def to_srgb(im: Image.Image, *, name: str = "image") -> Image.Image:
     """``im``'s colours converted from its embedded ICC profile to sRGB (relative colorimetric, as
     browsers do); the same image where it has no profile, an sRGB one, or is grey or 16-bit.

@@ -33,6 +33,9 @@ def _add_transfer(sub) -> None:
     p.add_argument("--save-masks", action="store_true",
                    help="also write the masks the transfer used as OUTPUT's stem + _content_mask.png and "
                    "_style_mask.png (palette PNGs that --content-mask/--style-mask read back: edit and run again)")
+    p.add_argument("--bits", choices=["auto", "8", "16"], default="auto",
+                   help="bits per channel of OUTPUT: 16 (PNG or TIFF) keeps a 16-bit photo's precision; auto "
+                   "(default): 16 for a 16-bit TIFF content photo written as PNG or TIFF, else 8")
     p.add_argument("--no-metadata", action="store_true",
                    help="write OUTPUT without the content photo's EXIF (camera, capture time, GPS position), "
                    "which it carries by default")
@@ -49,6 +52,7 @@ def _add_transfer(sub) -> None:
 
 
 def _run_transfer(args) -> int:
+    from ._deep import output_bits
     from .image import check_output_path, save_image
     from .presets import PRESETS
     from .transfer import transfer
@@ -63,15 +67,17 @@ def _run_transfer(args) -> int:
             raise UsageError("--save-masks writes the masks the transfer uses, but it has none: add --auto-masks 0 "
                              "(automatic masks) or --content-mask and --style-mask.")
         outputs += list(mask_paths.values())
-    # Check every output before any work: exists (without --overwrite) or not writable.
+    # Check every output before any work: exists (without --overwrite) or not writable, its bit depth.
     for path in outputs:
         check_output_path(path, overwrite=args.overwrite)
+    bits = output_bits(args.bits, args.content, out)
     options = transfer_kwargs(args)  # bad combinations are refused here, before any work
     try:
         result = transfer(args.content, args.style, **options, progress=not args.quiet)
     except (ValueError, TypeError) as exc:
         raise type(exc)(cli_words(str(exc))) from None
-    save_image(result.image, out, overwrite=args.overwrite, metadata_from=None if args.no_metadata else args.content)
+    save_image(result.tensor if bits == 16 else result.image, out, overwrite=args.overwrite, bits=bits,
+               metadata_from=None if args.no_metadata else args.content)
     if args.save_stages:
         for path in outputs[1:]:
             stage = path.stem[len(out.stem) + 1:]

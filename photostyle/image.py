@@ -22,7 +22,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from ._displayed import as_displayed, carried_exif
+from ._deep import as_uint16, check_bits, is_deep_tiff, read_deep_tiff, write_png16, write_tiff16
+from ._displayed import as_displayed, carried_exif, profile_is_srgb
 from ._version import __version__
 from .files import _umask, atomic_write_path, check_writable
 
@@ -131,8 +132,9 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
 
     Its EXIF orientation is applied (a phone's portrait photo comes out upright) and colours tagged with
     an ICC profile other than sRGB (Display P3, Adobe RGB) are converted to sRGB; a profile that cannot
-    be applied is said in a warning. 16-bit grey images keep their 16 bits. Pillow decodes 16-bit colour PNGs to 8 bits per channel;
-    that is said in a warning (the result is 8-bit anyway).
+    be applied is said in a warning. 16-bit grey images and 16-bit colour TIFFs in sRGB (or untagged) keep
+    their 16 bits (uint16). 16-bit colour PNGs, and 16-bit TIFFs in another colour space, are read at 8 bits
+    per channel (Pillow's decoding, with the profile applied), with a warning.
 
     Raises
     ------
@@ -143,19 +145,26 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         ``PIL.Image.MAX_IMAGE_PIXELS`` (see :func:`open_image`).
     """
     path = Path(path)
+    deep = read_deep_tiff(path)  # a 16-bit colour TIFF in sRGB (or untagged), read whole by tifffile
+    if deep is not None:
+        return deep
     opened = open_image(path)
     header = _png_header(path)
-    deep = "PNG" if header is not None and header[0] == 16 and header[1] in (2, 6) else None
-    bits = getattr(opened, "tag_v2", {}).get(258) if opened.format == "TIFF" else None  # BitsPerSample
-    if opened.mode in ("RGB", "RGBA") and max(bits if isinstance(bits, tuple) else (bits or 8,)) > 8:
-        deep = "TIFF"
+    # Pillow decodes 16-bit colour to 8 bits per channel (it scales, it does not clip)
+    eight = f"'{path}' is a 16-bit colour PNG; it is read at 8 bits per channel."
+    eight = eight if header is not None and header[0] == 16 and header[1] in (2, 6) else None
+    if is_deep_tiff(opened):
+        eight = f"'{path}' is a 16-bit colour TIFF; it is read at 8 bits per channel."
+        if not profile_is_srgb(opened.info.get("icc_profile")):
+            eight = (f"'{path}' is a 16-bit colour TIFF with a colour profile other than sRGB; it is read at 8 bits "
+                     "per channel to convert it to sRGB (export it in sRGB to keep its 16 bits).")
     im = as_displayed(opened, name=f"'{path}'")
     try:
         arr = pil_to_array(im)
     except PIL_DECODE_ERRORS as exc:
         raise ValueError(f"cannot convert '{path}' (mode {im.mode}) to an array ({exc}).") from exc
-    if deep:  # Pillow decodes 16-bit colour to 8 bits per channel (it scales, it does not clip)
-        warnings.warn(f"'{path}' is a 16-bit colour {deep}; it is read at 8 bits per channel.", stacklevel=3)
+    if eight:
+        warnings.warn(eight, stacklevel=3)
     return arr
 
 
@@ -397,7 +406,7 @@ _EXIF_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "TIFF"})
 
 
 def save_image(image: ImageLike, path: str | os.PathLike, *, overwrite: bool = False,
-               metadata_from: str | os.PathLike | None = None) -> Path:
+               metadata_from: str | os.PathLike | None = None, bits: int = 8) -> Path:
     """Write an image atomically (temporary file, then rename); the format follows the suffix.
 
     The file's permissions follow the umask (``0o666 & ~umask``), as for any new file. JPEG is written at
@@ -405,22 +414,35 @@ def save_image(image: ImageLike, path: str | os.PathLike, *, overwrite: bool = F
     the image was made from, carries that photo's EXIF (camera, capture time, GPS position) into JPEG,
     PNG, WebP and TIFF files, without its orientation, thumbnail and maker note, with the new size and
     photostyle as the Software tag. Colours are written as sRGB, untagged (photos are read into sRGB).
+    ``bits=16`` writes 16 bits per channel, to a TIFF (deflate; EXIF: its text tags only) or a PNG: pass
+    the float image (``result.tensor``), whose values an 8-bit image has lost.
 
-    Raises ``ValueError`` for a suffix that is no writable image format (see :func:`image_suffixes`),
+    Raises ``ValueError`` for a suffix that is no writable image format (see :func:`image_suffixes`) or,
+    with ``bits=16``, not .png/.tif/.tiff,
     ``FileExistsError`` if ``path`` exists and ``overwrite`` is False, and ``FileNotFoundError`` /
     ``PermissionError`` for a missing or read-only directory.
     """
     path = Path(path)
     fmt = _image_format(path)
-    if isinstance(image, Image.Image):
+    check_bits(bits, path)
+    if bits == 16:
+        t = to_tensor(image, name="image")
+        rgb16 = as_uint16(t[0].permute(1, 2, 0).cpu().float().numpy())
+        size = (rgb16.shape[1], rgb16.shape[0])
+    elif isinstance(image, Image.Image):
         pil = image
+        size = pil.size
     else:
         pil = to_pil(to_tensor(image, name="image"))
+        size = pil.size
     options = dict(_SAVE_OPTIONS.get(fmt, {}))
     if metadata_from is not None and fmt in _EXIF_FORMATS:
-        exif = carried_exif(metadata_from, pil.size, f"photostyle {__version__}")
+        exif = carried_exif(metadata_from, size, f"photostyle {__version__}")
         if exif is not None:
             options["exif"] = exif
     with atomic_write_path(path, overwrite=overwrite) as tmp:
-        pil.save(tmp, format=fmt, **options)
+        if bits == 16:
+            (write_png16 if fmt == "PNG" else write_tiff16)(tmp, rgb16, options.get("exif"))
+        else:
+            pil.save(tmp, format=fmt, **options)
     return path

@@ -215,6 +215,18 @@ def test_outputs_carry_their_photos_exif_unless_asked_not_to(photos, opts, tmp_p
     assert made[False][1] == {}
 
 
+def test_a_16bit_tiff_gives_a_16bit_output(photos, opts, tmp_path):
+    tifffile = pytest.importorskip("tifffile")
+    folder = tmp_path / "deep"
+    folder.mkdir()
+    photo = np.asarray(Image.open(photos / "photos" / "p0.png")).astype(np.uint16) * 257
+    tifffile.imwrite(folder / "d.tif", photo, photometric="rgb")
+    summary = run_batch(jobs_from_dir(folder, photos / "style.png"), tmp_path / "out", workers=0, **opts)
+    assert summary.exit_code == 0
+    made = tifffile.imread(tmp_path / "out" / "d.tif")
+    assert made.dtype == np.uint16 and made.shape == photo.shape
+
+
 def test_foreign_output_is_not_overwritten(photos, opts, tmp_path):
     out = tmp_path / "out"
     out.mkdir()

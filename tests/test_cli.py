@@ -168,6 +168,33 @@ def test_a_photo_stored_turned_with_an_exif_orientation_gives_the_upright_result
         assert not len(im.getexif())
 
 
+def test_a_16bit_tiff_gives_a_16bit_result_unless_asked_for_8(small_files, shared_weights, tmp_path, capsys):
+    """--bits auto (default): a 16-bit colour TIFF written as TIFF or PNG keeps 16 bits: the result, a local
+    affine function of the photo's own 16-bit values, has far more than 256 levels in a channel."""
+    tifffile = pytest.importorskip("tifffile")
+    photo = np.asarray(Image.open(small_files["content"]).convert("RGB")).astype(np.float64)
+    ramp = np.linspace(0, 255, photo.shape[1])[None, :, None]  # a fine gradient across it
+    deep = np.clip((0.8 * photo + 0.2 * ramp) * 257, 0, 65535).astype(np.uint16)
+    content = tmp_path / "deep.tif"
+    tifffile.imwrite(content, deep, photometric="rgb")
+    base = [content, small_files["style"], "--preset", "lite", "--size", "48", "--steps", "2,1",
+            "--weights", shared_weights, "--quiet", "--device", "cpu"]
+    made = {}
+    for name, extra in (("auto", []), ("eight", ["--bits", "8"])):
+        out = tmp_path / f"{name}.tif"
+        code, _, err = _run(["transfer", *base, "-o", out, *extra], capsys)
+        assert code == 0, err
+        made[name] = tifffile.imread(out)
+    assert made["auto"].dtype == np.uint16 and made["auto"].shape == deep.shape
+    assert len(np.unique(made["auto"][..., 1])) > 512  # 821 of 2,752 pixels when measured; 8 bits hold 256
+    assert made["eight"].dtype == np.uint8
+    assert np.abs(made["auto"].astype(np.float64) / 257 - made["eight"]).max() <= 1  # the same result
+    code, _, err = _run(["transfer", *base, "-o", tmp_path / "deep.jpg", "--bits", "16"], capsys)
+    assert code == 2 and not (tmp_path / "deep.jpg").exists()
+    assert err.strip() == ("photostyle: error: output '" + str(tmp_path / "deep.jpg") + "': 16 bits per channel are "
+                           "written as PNG or TIFF, not '.jpg'; name it e.g. 'deep.tif', or write 8 bits.")
+
+
 def test_saved_masks_of_many_regions_stay_coloured_and_read_back(tmp_path, capsys):
     """Past the DPST palette's nine ids the saved masks take further well separated colours, still a
     palette PNG that reads back to the same ids."""

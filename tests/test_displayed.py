@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -197,3 +199,59 @@ def test_jpeg_is_written_at_high_quality_with_full_chroma(tmp_path):
         assert im.layer[0][1:3] == im.layer[1][1:3] == (1, 1)  # chroma not subsampled
         back = np.asarray(im).astype(np.float64)
     assert np.abs(back - photo.astype(np.float64)).mean() < 1.1  # 8-bit levels (PIL default: 2.2, 95 with 4:2:0: 1.35)
+
+
+# ---- 16 bits per channel -----------------------------------------------------------------------------
+
+tifffile = pytest.importorskip("tifffile")  # a dependency of scikit-image
+
+
+def _deep(shape=(20, 30, 3), seed=4) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 65536, shape, dtype=np.uint16)  # the low bytes matter
+
+
+@pytest.mark.parametrize("planar", ["contig", "separate"])
+def test_16bit_colour_tiffs_keep_their_16_bits_upright(tmp_path, planar):
+    stored = _deep()
+    data = stored if planar == "contig" else np.moveaxis(stored, -1, 0)  # planes: (C, H, W); Pillow cannot open these
+    plain, turned = tmp_path / "plain.tif", tmp_path / "turned.tif"
+    tifffile.imwrite(plain, data, photometric="rgb", planarconfig=planar, compression="zlib")
+    tifffile.imwrite(turned, data, photometric="rgb", planarconfig=planar, extratags=[(274, "H", 1, 6, True)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "read at 8 bits" warning
+        assert np.array_equal(read_image(plain), stored)
+        assert np.array_equal(read_image(turned), np.rot90(stored, -1))
+
+
+def test_a_16bit_tiff_in_another_colour_space_is_read_at_8_bits_in_srgb(tmp_path):
+    stored = _deep()
+    path = tmp_path / "prophoto_like.tif"
+    tifffile.imwrite(path, stored, photometric="rgb", iccprofile=rgb_profile(SRGB_GREEN, SRGB_RED, SRGB_BLUE))
+    with pytest.warns(UserWarning, match=r"16-bit colour TIFF with a colour profile other than sRGB; it is read at 8 "
+                                         r"bits per channel to convert it to sRGB"):
+        got = read_image(path)
+    assert got.dtype == np.uint8
+    assert np.abs(got.astype(int) - (stored[..., [1, 0, 2]] >> 8).astype(int)).max() <= 2  # converted
+
+
+@pytest.mark.parametrize("suffix", [".tif", ".png"])
+def test_16bit_outputs_round_trip_and_carry_exif(tmp_path, suffix):
+    from photostyle._deep import as_uint16
+
+    image = torch.rand(1, 3, 20, 30)
+    expected = as_uint16(image[0].permute(1, 2, 0).numpy())
+    source = tmp_path / "camera.jpg"
+    Image.fromarray(_stored()).save(source, exif=_camera_exif(1))
+    out = save_image(image, tmp_path / f"deep{suffix}", bits=16, metadata_from=source)
+    if suffix == ".tif":
+        back = tifffile.imread(out)
+    else:  # Pillow reads 16-bit colour PNGs at 8 bits: OpenCV reads them whole (BGR)
+        cv2 = pytest.importorskip("cv2")
+        back = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)[..., ::-1]
+    assert back.dtype == np.uint16 and np.array_equal(back, expected)
+    with Image.open(out) as im:
+        assert im.size == (30, 20) and im.getexif()[0x010F] == "TestCam"
+    with pytest.raises(ValueError, match=r"16 bits per channel are written as PNG or TIFF, not '\.jpg'; name it e\.g\. "
+                                         r"'deep\.tif', or write 8 bits\."):
+        save_image(image, tmp_path / "deep.jpg", bits=16)
+    assert not (tmp_path / "deep.jpg").exists()

@@ -10,7 +10,7 @@ from PIL import Image
 import photostyle.image as image_module
 from photostyle.image import (
     atomic_write_path, check_output_path, image_suffixes, long_side_shape, resize_long_side,
-    save_image, to_numpy, to_pil, to_tensor,
+    read_image, save_image, to_numpy, to_pil, to_tensor,
 )
 
 
@@ -46,17 +46,18 @@ def test_grey_rgba_and_16bit(tmp_path):
     assert torch.allclose(t[0, :, 0, 0], torch.tensor([1.0, 0.0, 0.0]))
     assert abs(float(t[0, 1, 3, 3]) - 64 / 255) < 1e-6
 
-    # A 16-bit colour TIFF (a RAW converter's output) too, with the same warning; an 8-bit one reads silently.
+    # A 16-bit colour TIFF (a RAW converter's output) keeps its 16 bits (tifffile), silently.
     tifffile = pytest.importorskip("tifffile")  # scikit-image's dependency
     tif = tmp_path / "deep.tif"
-    tifffile.imwrite(tif, arr16, photometric="rgb")
-    with pytest.warns(UserWarning, match=r"deep\.tif' is a 16-bit colour TIFF; it is read at 8 bits"):
-        t = to_tensor(tif)
-    assert torch.allclose(t[0, :, 0, 0], torch.tensor([1.0, 0.0, 0.0])) and abs(float(t[0, 1, 3, 3]) - 64 / 255) < 1e-6
-    Image.fromarray((arr16 >> 8).astype(np.uint8)).save(tmp_path / "flat.tif")
+    fine = np.random.default_rng(3).integers(0, 65536, (6, 4, 3), dtype=np.uint16)  # low bytes matter
+    tifffile.imwrite(tif, fine, photometric="rgb")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
+        assert np.array_equal(read_image(tif), fine)
+        t = to_tensor(tif)
+        Image.fromarray((arr16 >> 8).astype(np.uint8)).save(tmp_path / "flat.tif")
         assert to_tensor(tmp_path / "flat.tif").shape == (1, 3, 6, 4)
+    assert torch.allclose(t[0].permute(1, 2, 0).double(), torch.from_numpy(fine / 65535.0), atol=1e-7)
 
     # 16-bit grey keeps its 16 bits.
     grey_path = tmp_path / "grey16.png"

@@ -63,6 +63,7 @@ def _run_job(spec: Mapping[str, Any]) -> dict[str, Any]:
     t0 = time.perf_counter()
     out: dict[str, Any] = {"worker": f"{socket.gethostname()}:{os.getpid()}"}
     try:
+        from .._deep import output_bits
         from ..image import save_image
         from ..optimize import StopReason
         from ..presets import get_preset
@@ -87,7 +88,9 @@ def _run_job(spec: Mapping[str, Any]) -> dict[str, Any]:
         if non_finite:
             out.update(status="failed", error=f"non-finite loss: {non_finite[0]}")
         else:
-            save_image(result.image, spec["output"], overwrite=spec.get("overwrite", False),
+            bits = output_bits("auto", spec["content"], spec["output"])  # a 16-bit TIFF's output keeps 16
+            save_image(result.tensor if bits == 16 else result.image, spec["output"], bits=bits,
+                       overwrite=spec.get("overwrite", False),
                        metadata_from=spec["content"] if spec.get("metadata", True) else None)
             out["status"] = "ok"
     except Exception as exc:  # noqa: BLE001 - a failing job is recorded, the others go on
