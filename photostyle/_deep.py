@@ -124,15 +124,19 @@ def write_tiff16(path, rgb16: np.ndarray, exif: bytes | None) -> None:
     """A 16-bit RGB TIFF (deflate), with the text tags of ``exif`` (make, model, times, artist...)."""
     import tifffile
 
-    extratags = []
+    extratags, named = [], {"software": False, "description": None}  # tifffile writes these two itself
     if exif:
         parsed = Image.Exif()
         parsed.load(exif)
         for tag in _TEXT_TAGS:
             value = parsed.get(tag)
             if isinstance(value, str) and value:
-                extratags.append((tag, "s", 0, value, True))
-    tifffile.imwrite(path, rgb16, photometric="rgb", compression="zlib", extratags=extratags)
+                if tag in (0x010E, 0x0131):
+                    named["description" if tag == 0x010E else "software"] = value
+                else:
+                    extratags.append((tag, "s", 0, value, True))
+    tifffile.imwrite(path, rgb16, photometric="rgb", compression="zlib", extratags=extratags, metadata=None,
+                     **named)
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:

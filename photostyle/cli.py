@@ -105,11 +105,15 @@ def _save_masks(result, paths: dict, photos: dict, *, overwrite: bool) -> None:
     from PIL import Image
 
     from ._displayed import displayed_size
+    from .image import read_image
     from .segmentation import Palette, label_colors, resize_labels, save_label_map
 
     for side, path in paths.items():
-        with Image.open(photos[side]) as photo:  # the size from the header: the transfer decoded it already
-            width, height = displayed_size(photo)  # upright, as the transfer read it
+        try:
+            with Image.open(photos[side]) as photo:  # the size from the header: the transfer decoded it already
+                width, height = displayed_size(photo)  # upright, as the transfer read it
+        except Exception:  # noqa: BLE001 - a file only tifffile reads (16-bit planes): decoded again
+            height, width = read_image(photos[side]).shape[:2]
         labels = resize_labels(result.masks_native[side], (height, width))
         n = int(labels.max()) + 1
         palette = Palette(tuple(f"label {i}" for i in range(n)), label_colors(n)) if n <= 256 else None

@@ -251,6 +251,7 @@ def test_16bit_outputs_round_trip_and_carry_exif(tmp_path, suffix):
     assert back.dtype == np.uint16 and np.array_equal(back, expected)
     with Image.open(out) as im:
         assert im.size == (30, 20) and im.getexif()[0x010F] == "TestCam"
+        assert im.getexif()[0x0131] == f"photostyle {__version__}"
     with pytest.raises(ValueError, match=r"16 bits per channel are written as PNG or TIFF, not '\.jpg'; name it e\.g\. "
                                          r"'deep\.tif', or write 8 bits\."):
         save_image(image, tmp_path / "deep.jpg", bits=16)
