@@ -39,25 +39,30 @@ def is_deep_tiff(opened: Image.Image) -> bool:
 
 
 def _deep_page(tif):
-    """The first page of an open ``tifffile.TiffFile`` where it is RGB(A) of 16-bit unsigned samples, in
-    sRGB or untagged, within ``PIL.Image.MAX_IMAGE_PIXELS`` (else Pillow's reading refuses it); else None."""
+    """(first page, colour conversion) of an open ``tifffile.TiffFile`` where the page is RGB(A) of 16-bit
+    unsigned samples, in sRGB, untagged or tagged with a matrix/TRC profile (the conversion, from
+    :func:`photostyle._icc16.matrix_trc`; None for sRGB), within ``PIL.Image.MAX_IMAGE_PIXELS`` (else
+    Pillow's reading refuses it); else None."""
     from ._displayed import profile_is_srgb
+    from ._icc16 import matrix_trc
 
     page = tif.pages[0]
     if page.dtype != np.uint16 or int(page.photometric) != 2 or int(page.samplesperpixel) not in (3, 4):
         return None
-    icc = page.tags.get(34675)  # InterColorProfile
-    if icc is not None and not profile_is_srgb(bytes(icc.value)):
-        return None
     limit = Image.MAX_IMAGE_PIXELS
     if limit is not None and int(page.imagelength) * int(page.imagewidth) > limit:
         return None
-    return page
+    icc = page.tags.get(34675)  # InterColorProfile
+    icc = bytes(icc.value) if icc is not None else None
+    if profile_is_srgb(icc):
+        return page, None
+    profile = matrix_trc(icc)
+    return (page, profile) if profile is not None else None
 
 
 def source_bits(path) -> int:
     """16 where :func:`photostyle.image.read_image` reads the photo at ``path`` at 16 bits per channel (a
-    16-bit colour TIFF, untagged or in sRGB), else 8; from the header."""
+    16-bit colour TIFF, see :func:`_deep_page`), else 8; from the header."""
     if Path(path).suffix.lower() not in (".tif", ".tiff"):
         return 8
     try:
@@ -81,18 +86,19 @@ def output_bits(bits, content, output) -> int:
 
 
 def read_deep_tiff(path: Path) -> np.ndarray | None:
-    """A 16-bit colour TIFF (see :func:`_deep_page`) as (H, W, 3|4) uint16, upright (its orientation tag
-    applied, as Pillow does); None for any other file, or where tifffile cannot read it (the caller reads
-    it with Pillow then, at 8 bits)."""
+    """A 16-bit colour TIFF (see :func:`_deep_page`) as (H, W, 3|4) uint16 in sRGB, upright (its
+    orientation tag applied, as Pillow does); None for any other file, or where tifffile cannot read it
+    (the caller reads it with Pillow then, at 8 bits)."""
     if Path(path).suffix.lower() not in (".tif", ".tiff") or not Path(path).is_file():
         return None
     try:
         import tifffile
 
         with tifffile.TiffFile(path) as tif:
-            page = _deep_page(tif)
-            if page is None:
+            found = _deep_page(tif)
+            if found is None:
                 return None
+            page, profile = found
             arr = page.asarray()
             if int(page.planarconfig) == 2 and arr.ndim == 3:  # planes, (C, H, W)
                 arr = np.moveaxis(arr, 0, -1)
@@ -103,6 +109,10 @@ def read_deep_tiff(path: Path) -> np.ndarray | None:
         return None
     if arr.ndim != 3 or arr.shape[2] not in (3, 4) or arr.shape[:2] != stored:
         return None
+    if profile is not None:  # ProPhoto, Adobe RGB, Display P3...: to sRGB at 16 bits
+        from ._icc16 import to_srgb16
+
+        arr = to_srgb16(arr, profile)
     return np.ascontiguousarray(_UPRIGHT[orientation](arr)) if orientation in _UPRIGHT else arr
 
 

@@ -132,9 +132,10 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
 
     Its EXIF orientation is applied (a phone's portrait photo comes out upright) and colours tagged with
     an ICC profile other than sRGB (Display P3, Adobe RGB) are converted to sRGB; a profile that cannot
-    be applied is said in a warning. 16-bit grey images and 16-bit colour TIFFs in sRGB (or untagged) keep
-    their 16 bits (uint16). 16-bit colour PNGs, and 16-bit TIFFs in another colour space, are read at 8 bits
-    per channel (Pillow's decoding, with the profile applied), with a warning.
+    be applied is said in a warning. 16-bit grey images and 16-bit colour TIFFs keep their 16 bits (uint16;
+    a matrix/TRC profile such as ProPhoto or Adobe RGB converted at 16 bits). 16-bit colour PNGs, and
+    16-bit TIFFs with a profile of look-up tables, are read at 8 bits per channel (Pillow's decoding, the
+    profile applied by littlecms), with a warning.
 
     Raises
     ------
@@ -156,8 +157,8 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     if is_deep_tiff(opened):
         eight = f"'{path}' is a 16-bit colour TIFF; it is read at 8 bits per channel."
         if not profile_is_srgb(opened.info.get("icc_profile")):
-            eight = (f"'{path}' is a 16-bit colour TIFF with a colour profile other than sRGB; it is read at 8 bits "
-                     "per channel to convert it to sRGB (export it in sRGB to keep its 16 bits).")
+            eight = (f"'{path}' is a 16-bit colour TIFF with a colour profile of look-up tables; it is read at 8 "
+                     "bits per channel to convert it to sRGB (export it in sRGB or Adobe RGB to keep its 16 bits).")
     im = as_displayed(opened, name=f"'{path}'")
     try:
         arr = pil_to_array(im)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import warnings
 
 import numpy as np
@@ -223,15 +224,47 @@ def test_16bit_colour_tiffs_keep_their_16_bits_upright(tmp_path, planar):
         assert np.array_equal(read_image(turned), np.rot90(stored, -1))
 
 
-def test_a_16bit_tiff_in_another_colour_space_is_read_at_8_bits_in_srgb(tmp_path):
+#: Adobe RGB (1998) and Display P3 colorants adapted to D50, as their ICC profiles give them
+ADOBE_RGB = ((0.6097, 0.3111, 0.0195), (0.2053, 0.6257, 0.0609), (0.1492, 0.0632, 0.7446))
+DISPLAY_P3 = ((0.5151, 0.2412, -0.0011), (0.2919, 0.6922, 0.0419), (0.1571, 0.0666, 0.7841))
+
+
+def test_a_16bit_tiff_in_another_colour_space_is_converted_to_srgb_at_16_bits(tmp_path):
+    """Swapped colorants: the channels swap, at 16 bits. Adobe RGB and Display P3: the same as littlecms's
+    own conversion of the same values (8-bit ones, which it can convert), within one 8-bit level."""
     stored = _deep()
-    path = tmp_path / "prophoto_like.tif"
+    path = tmp_path / "swapped.tif"
     tifffile.imwrite(path, stored, photometric="rgb", iccprofile=rgb_profile(SRGB_GREEN, SRGB_RED, SRGB_BLUE))
-    with pytest.warns(UserWarning, match=r"16-bit colour TIFF with a colour profile other than sRGB; it is read at 8 "
-                                         r"bits per channel to convert it to sRGB"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = read_image(path)
+    assert got.dtype == np.uint16
+    assert np.abs(got.astype(int) - stored[..., [1, 0, 2]].astype(int)).max() <= 40  # of 65535 (21 measured): s15Fixed16 colorants
+    eight = np.random.default_rng(5).integers(0, 256, (32, 48, 3), dtype=np.uint8)
+    for colorants in (ADOBE_RGB, DISPLAY_P3):
+        profile = rgb_profile(*colorants)
+        tifffile.imwrite(path, eight.astype(np.uint16) * 257, photometric="rgb", iccprofile=profile)
+        ours = read_image(path).astype(np.float64) / 257
+        reference = ImageCms.profileToProfile(Image.fromarray(eight), ImageCms.ImageCmsProfile(io.BytesIO(profile)),
+                                              ImageCms.createProfile("sRGB"), renderingIntent=1, outputMode="RGB")
+        assert np.abs(ours - np.asarray(reference)).max() <= 1.0
+        assert np.abs(ours - eight).mean() > 2  # a real conversion, not the values as they were
+
+
+def test_a_16bit_tiff_with_a_lookup_table_profile_is_read_at_8_bits(tmp_path):
+    from photostyle._icc16 import matrix_trc
+
+    profile = bytearray(rgb_profile(ADOBE_RGB[0], ADOBE_RGB[1], ADOBE_RGB[2]))
+    profile[132:136] = b"A2B0"  # the first tag (desc) renamed: a look-up-table profile to the reader
+    assert matrix_trc(bytes(profile)) is None and matrix_trc(rgb_profile(*ADOBE_RGB)) is not None
+    path = tmp_path / "lut.tif"
+    tifffile.imwrite(path, _deep(), photometric="rgb", iccprofile=bytes(profile))
+    with pytest.warns(UserWarning) as caught:
         got = read_image(path)
     assert got.dtype == np.uint8
-    assert np.abs(got.astype(int) - (stored[..., [1, 0, 2]] >> 8).astype(int)).max() <= 2  # converted
+    assert any(str(w.message).endswith("lut.tif' is a 16-bit colour TIFF with a colour profile of look-up tables; it "
+                                       "is read at 8 bits per channel to convert it to sRGB (export it in sRGB or "
+                                       "Adobe RGB to keep its 16 bits).") for w in caught)
 
 
 @pytest.mark.parametrize("suffix", [".tif", ".png"])
