@@ -54,10 +54,11 @@ def _deep_page(tif):
         return None
     icc = page.tags.get(34675)  # InterColorProfile
     icc = bytes(icc.value) if icc is not None else None
-    if profile_is_srgb(icc):
+    if not icc or profile_is_srgb(icc, unreadable=False):
         return page, None
-    profile = matrix_trc(icc)
+    profile = matrix_trc(icc)  # None: look-up tables, or unreadable: Pillow's reading applies it or warns
     return (page, profile) if profile is not None else None
+
 
 
 def source_bits(path) -> int:

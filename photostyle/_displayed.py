@@ -63,9 +63,9 @@ def _is_srgb(profile) -> bool:
     return "srgb" in description.lower().replace(" ", "").replace("-", "")
 
 
-def profile_is_srgb(icc: bytes | None) -> bool:
+def profile_is_srgb(icc: bytes | None, *, unreadable: bool = True) -> bool:
     """Whether an embedded ICC profile (None: none) leaves the values as sRGB; an unreadable one counts
-    as sRGB (its values are used as they are, see :func:`to_srgb`)."""
+    as ``unreadable`` (default True: its values are used as they are, see :func:`to_srgb`)."""
     if not icc:
         return True
     try:
@@ -73,7 +73,7 @@ def profile_is_srgb(icc: bytes | None) -> bool:
 
         return _is_srgb(ImageCms.ImageCmsProfile(io.BytesIO(icc)))
     except Exception:  # noqa: BLE001 - lcms raises several types on bad profiles
-        return True
+        return unreadable
 
 
 def to_srgb(im: Image.Image, *, name: str = "image") -> Image.Image:

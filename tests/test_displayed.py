@@ -289,3 +289,14 @@ def test_16bit_outputs_round_trip_and_carry_exif(tmp_path, suffix):
                                          r"'deep\.tif', or write 8 bits\."):
         save_image(image, tmp_path / "deep.jpg", bits=16)
     assert not (tmp_path / "deep.jpg").exists()
+
+
+def test_a_16bit_tiff_with_an_unreadable_profile_warns_twice_and_is_read(tmp_path):
+    path = tmp_path / "broken.tif"
+    tifffile.imwrite(path, _deep(), photometric="rgb", iccprofile=b"this is no ICC profile")
+    with pytest.warns(UserWarning) as caught:
+        got = read_image(path)
+    assert got.shape == (20, 30, 3) and got.dtype == np.uint8
+    messages = [str(w.message) for w in caught]
+    assert any("embedded colour profile cannot be applied" in m for m in messages)
+    assert any(m.endswith("broken.tif' is a 16-bit colour TIFF; it is read at 8 bits per channel.") for m in messages)
