@@ -76,8 +76,7 @@ def _run_transfer(args) -> int:
         result = transfer(args.content, args.style, **options, progress=not args.quiet)
     except (ValueError, TypeError) as exc:
         raise type(exc)(cli_words(str(exc))) from None
-    save_image(result.tensor if bits == 16 else result.image, out, overwrite=args.overwrite, bits=bits,
-               metadata_from=None if args.no_metadata else args.content)
+    result.save(out, overwrite=args.overwrite, bits=bits, metadata_from=None if args.no_metadata else args.content)
     if args.save_stages:
         for path in outputs[1:]:
             stage = path.stem[len(out.stem) + 1:]

@@ -146,14 +146,15 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         ``PIL.Image.MAX_IMAGE_PIXELS`` (see :func:`open_image`).
     """
     path = Path(path)
-    deep = read_deep_tiff(path)  # a 16-bit colour TIFF in sRGB (or untagged), read whole by tifffile
+    deep = read_deep_tiff(path)  # a 16-bit colour TIFF, read whole by tifffile (and brought to sRGB)
     if deep is not None:
         return deep
     opened = open_image(path)
     header = _png_header(path)
     # Pillow decodes 16-bit colour to 8 bits per channel (it scales, it does not clip)
-    eight = f"'{path}' is a 16-bit colour PNG; it is read at 8 bits per channel."
-    eight = eight if header is not None and header[0] == 16 and header[1] in (2, 6) else None
+    eight = None
+    if header is not None and header[0] == 16 and header[1] in (2, 6):
+        eight = f"'{path}' is a 16-bit colour PNG; it is read at 8 bits per channel."
     if is_deep_tiff(opened):
         eight = f"'{path}' is a 16-bit colour TIFF; it is read at 8 bits per channel."
         if not profile_is_srgb(opened.info.get("icc_profile")):

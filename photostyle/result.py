@@ -104,9 +104,11 @@ class TransferResult:
         arr = to_numpy(resize_to(to_tensor(image, name="image"), labels.shape))
         return Image.fromarray(segmentation.overlay(arr, labels, alpha=alpha))
 
-    def save(self, path, *, overwrite: bool = False, metadata_from=None):
+    def save(self, path, *, overwrite: bool = False, metadata_from=None, bits: int = 8):
         """Write the final image atomically (see :func:`photostyle.image.save_image`); ``metadata_from``, the
-        content photo's path, carries its EXIF (camera, capture time, GPS) into the file."""
+        content photo's path, carries its EXIF (camera, capture time, GPS) into the file; ``bits=16`` writes
+        the float result at 16 bits per channel (PNG or TIFF)."""
         from .image import save_image
 
-        return save_image(self.image, path, overwrite=overwrite, metadata_from=metadata_from)
+        image = self.tensor if bits == 16 else self.image  # the 8-bit image has lost what 16 bits keep
+        return save_image(image, path, overwrite=overwrite, metadata_from=metadata_from, bits=bits)

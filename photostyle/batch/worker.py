@@ -64,7 +64,6 @@ def _run_job(spec: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"worker": f"{socket.gethostname()}:{os.getpid()}"}
     try:
         from .._deep import output_bits
-        from ..image import save_image
         from ..optimize import StopReason
         from ..presets import get_preset
         from ..transfer import transfer
@@ -89,9 +88,8 @@ def _run_job(spec: Mapping[str, Any]) -> dict[str, Any]:
             out.update(status="failed", error=f"non-finite loss: {non_finite[0]}")
         else:
             bits = output_bits("auto", spec["content"], spec["output"])  # a 16-bit TIFF's output keeps 16
-            save_image(result.tensor if bits == 16 else result.image, spec["output"], bits=bits,
-                       overwrite=spec.get("overwrite", False),
-                       metadata_from=spec["content"] if spec.get("metadata", True) else None)
+            result.save(spec["output"], bits=bits, overwrite=spec.get("overwrite", False),
+                        metadata_from=spec["content"] if spec.get("metadata", True) else None)
             out["status"] = "ok"
     except Exception as exc:  # noqa: BLE001 - a failing job is recorded, the others go on
         out.update(status="failed", error=f"{type(exc).__name__}: {exc}")
