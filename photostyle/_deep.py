@@ -18,11 +18,6 @@ from PIL import Image
 
 #: Output suffixes that hold 16 bits per channel
 DEEP_SUFFIXES = (".png", ".tif", ".tiff")
-# EXIF orientation -> the numpy operation that turns the stored pixels upright
-_UPRIGHT = {
-    2: np.fliplr, 3: lambda a: np.rot90(a, 2), 4: np.flipud, 5: lambda a: np.swapaxes(a, 0, 1),
-    6: lambda a: np.rot90(a, -1), 7: lambda a: np.rot90(np.swapaxes(a, 0, 1), 2), 8: lambda a: np.rot90(a, 1),
-}
 # IFD0 text tags a 16-bit TIFF carries from the photo's EXIF (tifffile writes no Exif sub-IFD)
 _TEXT_TAGS = (0x010E, 0x010F, 0x0110, 0x0131, 0x0132, 0x013B, 0x8298)
 
@@ -63,8 +58,17 @@ def _deep_page(tif):
 
 def source_bits(path) -> int:
     """16 where :func:`photostyle.image.read_image` reads the photo at ``path`` at 16 bits per channel (a
-    16-bit colour TIFF, see :func:`_deep_page`), else 8; from the header."""
-    if Path(path).suffix.lower() not in (".tif", ".tiff"):
+    16-bit colour TIFF, see :func:`_deep_page`, or PNG, see :func:`photostyle._png16.is_deep`), else 8; from
+    the header (and a PNG's chunks)."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".png":
+        from ._png16 import is_deep
+
+        try:
+            return 16 if is_deep(path) else 8
+        except Exception:  # noqa: BLE001 - the transfer's own reading words any error
+            return 8
+    if suffix not in (".tif", ".tiff"):
         return 8
     try:
         import tifffile
@@ -114,7 +118,9 @@ def read_deep_tiff(path: Path) -> np.ndarray | None:
         from ._icc16 import to_srgb16
 
         arr = to_srgb16(arr, profile)
-    return np.ascontiguousarray(_UPRIGHT[orientation](arr)) if orientation in _UPRIGHT else arr
+    from ._displayed import upright_array
+
+    return upright_array(arr, orientation)
 
 
 def check_bits(bits, path: Path) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import warnings
 
+import numpy as np
 from PIL import Image, ImageOps
 
 #: EXIF orientations (2-8) that swap width and height (a transpose or a quarter turn).
@@ -43,6 +44,19 @@ def displayed_size(im: Image.Image) -> tuple[int, int]:
     if stored is not None and stored != (width, height):
         return width, height
     return height, width
+
+
+# EXIF orientation -> the numpy operation that turns the stored pixels (rows, columns, ...) upright
+_UPRIGHT_ARRAY = {
+    2: np.fliplr, 3: lambda a: np.rot90(a, 2), 4: np.flipud, 5: lambda a: np.swapaxes(a, 0, 1),
+    6: lambda a: np.rot90(a, -1), 7: lambda a: np.rot90(np.swapaxes(a, 0, 1), 2), 8: lambda a: np.rot90(a, 1),
+}
+
+
+def upright_array(arr: np.ndarray, value: int) -> np.ndarray:
+    """``arr`` (H, W, ...) as stored, turned upright for EXIF orientation ``value`` (contiguous; ``arr``
+    itself for 1 or an invalid value)."""
+    return np.ascontiguousarray(_UPRIGHT_ARRAY[value](arr)) if value in _UPRIGHT_ARRAY else arr
 
 
 def upright(im: Image.Image) -> Image.Image:

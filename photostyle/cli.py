@@ -35,7 +35,7 @@ def _add_transfer(sub) -> None:
                    "_style_mask.png (palette PNGs that --content-mask/--style-mask read back: edit and run again)")
     p.add_argument("--bits", choices=["auto", "8", "16"], default="auto",
                    help="bits per channel of OUTPUT: 16 (PNG or TIFF) keeps a 16-bit photo's precision; auto "
-                   "(default): 16 for a 16-bit TIFF content photo written as PNG or TIFF, else 8")
+                   "(default): 16 for a 16-bit TIFF or PNG content photo written as PNG or TIFF, else 8")
     p.add_argument("--no-metadata", action="store_true",
                    help="write OUTPUT without the content photo's EXIF (camera, capture time, GPS position), "
                    "which it carries by default")

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ._deep import as_uint16, check_bits, is_deep_tiff, read_deep_tiff, write_png16, write_tiff16
+from ._png16 import read_png16
 from ._displayed import as_displayed, carried_exif, profile_is_srgb
 from ._version import __version__
 from .files import _umask, atomic_write_path, check_writable
@@ -132,10 +133,10 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
 
     Its EXIF orientation is applied (a phone's portrait photo comes out upright) and colours tagged with
     an ICC profile other than sRGB (Display P3, Adobe RGB) are converted to sRGB; a profile that cannot
-    be applied is said in a warning. 16-bit grey images and 16-bit colour TIFFs keep their 16 bits (uint16;
-    a matrix/TRC profile such as ProPhoto or Adobe RGB converted at 16 bits). 16-bit colour PNGs, and
-    16-bit TIFFs with a profile of look-up tables, are read at 8 bits per channel (Pillow's decoding, the
-    profile applied by littlecms), with a warning.
+    be applied is said in a warning. 16-bit grey images and 16-bit colour TIFFs and PNGs keep their 16 bits
+    (uint16; a matrix/TRC profile such as ProPhoto or Adobe RGB converted at 16 bits). Interlaced 16-bit
+    colour PNGs, and 16-bit colour files with a profile of look-up tables, are read at 8 bits per channel
+    (Pillow's decoding, the profile applied by littlecms), with a warning.
 
     Raises
     ------
@@ -147,14 +148,17 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     """
     path = Path(path)
     deep = read_deep_tiff(path)  # a 16-bit colour TIFF, read whole by tifffile (and brought to sRGB)
+    if deep is None:
+        deep = read_png16(path)  # a 16-bit colour PNG, decoded here (photostyle._png16)
     if deep is not None:
         return deep
     opened = open_image(path)
     header = _png_header(path)
     # Pillow decodes 16-bit colour to 8 bits per channel (it scales, it does not clip)
     eight = None
-    if header is not None and header[0] == 16 and header[1] in (2, 6):
-        eight = f"'{path}' is a 16-bit colour PNG; it is read at 8 bits per channel."
+    if header is not None and header[0] == 16 and header[1] in (2, 6):  # not read by read_png16
+        eight = (f"'{path}' is a 16-bit colour PNG that is interlaced or has a colour profile of look-up tables; it "
+                 "is read at 8 bits per channel (save it without interlacing, in sRGB or Adobe RGB, to keep its 16 bits).")
     if is_deep_tiff(opened):
         eight = f"'{path}' is a 16-bit colour TIFF; it is read at 8 bits per channel."
         if not profile_is_srgb(opened.info.get("icc_profile")):

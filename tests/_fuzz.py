@@ -163,6 +163,13 @@ def _image_seeds() -> tuple[bytes, ...]:
     buf = io.BytesIO()
     Image.fromarray(rng.integers(0, 65536, (6, 5), dtype=np.uint16)).save(buf, format="PNG")  # 16-bit grey
     out.append(buf.getvalue())
+    if __package__:  # 16-bit colour PNGs (photostyle._png16): every row filter, RGB and RGBA, and interlaced
+        from ._png import png16
+    else:  # benchmarks/fuzz_readers.py puts tests/ on the path
+        from _png import png16
+    deep = rng.integers(0, 65536, (7, 6, 4), dtype=np.uint16)
+    out += [png16(deep[..., :3], [y % 5 for y in range(7)]), png16(deep, [4, 3, 1, 2, 0, 4, 3]),
+            png16(deep[..., :3], interlace=True)]
     if ".webp" in Image.registered_extensions():
         try:
             out.append(_png(rgb, format="WEBP"))

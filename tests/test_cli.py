@@ -168,8 +168,8 @@ def test_a_photo_stored_turned_with_an_exif_orientation_gives_the_upright_result
         assert not len(im.getexif())
 
 
-def test_a_16bit_tiff_gives_a_16bit_result_unless_asked_for_8(small_files, shared_weights, tmp_path, capsys):
-    """--bits auto (default): a 16-bit colour TIFF written as TIFF or PNG keeps 16 bits: the result, a local
+def test_a_16bit_photo_gives_a_16bit_result_unless_asked_for_8(small_files, shared_weights, tmp_path, capsys):
+    """--bits auto (default): a 16-bit colour TIFF or PNG written as TIFF or PNG keeps 16 bits: the result, a local
     affine function of the photo's own 16-bit values, has far more than 256 levels in a channel."""
     tifffile = pytest.importorskip("tifffile")
     photo = np.asarray(Image.open(small_files["content"]).convert("RGB")).astype(np.float64)
@@ -189,6 +189,14 @@ def test_a_16bit_tiff_gives_a_16bit_result_unless_asked_for_8(small_files, share
     assert len(np.unique(made["auto"][..., 1])) > 512  # 821 of 2,752 pixels when measured; 8 bits hold 256
     assert made["eight"].dtype == np.uint8
     assert np.abs(made["auto"].astype(np.float64) / 257 - made["eight"]).max() <= 1  # the same result
+    # the same photo as a 16-bit PNG (photostyle._png16 reads it): the same 16-bit result, as PNG too
+    from photostyle import read_image
+    from photostyle._deep import write_png16
+
+    write_png16(tmp_path / "deep.png", deep, None)
+    code, _, err = _run(["transfer", tmp_path / "deep.png", *base[1:], "-o", tmp_path / "from_png.png"], capsys)
+    assert code == 0, err
+    assert np.array_equal(read_image(tmp_path / "from_png.png"), made["auto"])
     code, _, err = _run(["transfer", *base, "-o", tmp_path / "deep.jpg", "--bits", "16"], capsys)
     assert code == 2 and not (tmp_path / "deep.jpg").exists()
     assert err.strip() == ("photostyle: error: output '" + str(tmp_path / "deep.jpg") + "': 16 bits per channel are "

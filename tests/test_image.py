@@ -35,16 +35,20 @@ def test_grey_rgba_and_16bit(tmp_path):
         t = to_tensor(rgba)
     assert torch.allclose(t, torch.ones_like(t))
 
-    # A 16-bit colour PNG (written by hand: Pillow cannot write one) is read, at 8-bit precision.
+    # A 16-bit colour PNG (written by hand: Pillow cannot write one) keeps its 16 bits (photostyle._png16,
+    # tested in test_png16.py), silently.
     arr16 = np.full((6, 4, 3), 16448, dtype=np.uint16)
     arr16[0, 0] = [65535, 0, 0]
+    arr16[5, 3] = [1, 2, 3]  # low bytes only
     path = tmp_path / "deep.png"
     _write_png16(path, arr16)
-    with pytest.warns(UserWarning, match="16-bit colour PNG; it is read at 8 bits"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         t = to_tensor(path)
     assert t.shape == (1, 3, 6, 4)
     assert torch.allclose(t[0, :, 0, 0], torch.tensor([1.0, 0.0, 0.0]))
-    assert abs(float(t[0, 1, 3, 3]) - 64 / 255) < 1e-6
+    assert abs(float(t[0, 1, 3, 3]) - 16448 / 65535) < 1e-6
+    assert torch.allclose(t[0, :, 5, 3].double(), torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64) / 65535, atol=1e-9)
 
     # A 16-bit colour TIFF (a RAW converter's output) keeps its 16 bits (tifffile), silently.
     tifffile = pytest.importorskip("tifffile")  # scikit-image's dependency

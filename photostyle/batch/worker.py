@@ -87,7 +87,7 @@ def _run_job(spec: Mapping[str, Any]) -> dict[str, Any]:
         if non_finite:
             out.update(status="failed", error=f"non-finite loss: {non_finite[0]}")
         else:
-            bits = output_bits("auto", spec["content"], spec["output"])  # a 16-bit TIFF's output keeps 16
+            bits = output_bits("auto", spec["content"], spec["output"])  # a 16-bit TIFF or PNG keeps 16
             result.save(spec["output"], bits=bits, overwrite=spec.get("overwrite", False),
                         metadata_from=spec["content"] if spec.get("metadata", True) else None)
             out["status"] = "ok"
